@@ -1,0 +1,26 @@
+# Bootstrap .venv from the pinned dependencies in pyproject.toml, then run the pipeline or the tests.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: run test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(STAMP)
+	dvc repro
+
+test: $(STAMP)
+	pytest
+
+bench: $(STAMP)
+	python benchmarks/proxy_speed.py
+	python benchmarks/external_ground_truth.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,179 @@
+"""Score architectures with a list of proxies, averaging the stochastic ones over freshly
+initialised networks, and append the results to a CSV that a rerun continues from."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..errors import AsvitError
+from .base import BadTopology, ProxyInputs, get_proxy
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """How proxies are measured: image side, NTK batch size, repeats, classes and base seed."""
+
+    image_size: int = 224
+    batch_size: int = 16
+    repeats: int = 5
+    num_classes: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.image_size < 32 or self.image_size % 32:
+            raise AsvitError(f"image size {self.image_size}: must be a positive multiple of 32 "
+                             "(the last stage sees a grid of image size / 32)")
+        for name in ("batch_size", "repeats", "num_classes"):
+            if getattr(self, name) < (2 if name == "batch_size" else 1):
+                raise AsvitError(f"{name} = {getattr(self, name)} is too small")
+
+    def inputs(self) -> ProxyInputs:
+        """The proxy inputs; the NTK batch is standard-normal images drawn from ``seed``."""
+        generator = torch.Generator().manual_seed(self.seed)
+        images = torch.randn(self.batch_size, 3, self.image_size, self.image_size, generator=generator)
+        return ProxyInputs(self.image_size, images)
+
+
+@dataclass
+class ScoreResult:
+    """Proxy values of one architecture (NaN where bad), the bad proxies and seconds per proxy."""
+
+    values: dict[str, float]
+    bad: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def score_network(build: Callable[[], nn.Module], names: Sequence[str], settings: ScoreSettings,
+                  inputs: ProxyInputs | None = None) -> ScoreResult:
+    """Each proxy of ``names`` on networks from ``build``: repeat r seeds torch with seed + r, so all
+    proxies see the same initialisations; a deterministic proxy is measured once. A NaN/inf value
+    or a failed eigensolve marks that proxy bad (value NaN) instead of raising."""
+    inputs = inputs or settings.inputs()
+    result = ScoreResult(values={})
+    for name in names:
+        proxy = get_proxy(name)
+        start = time.perf_counter()
+        samples = []
+        try:
+            for repeat in range(settings.repeats if proxy.stochastic else 1):
+                torch.manual_seed(settings.seed + repeat)
+                samples.append(proxy.fn(build(), inputs))
+            result.values[name] = sum(samples) / len(samples)
+        except BadTopology:
+            result.values[name] = math.nan
+            result.bad.append(name)
+        result.seconds[name] = time.perf_counter() - start
+    return result
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """One architecture to score: its id, its text form and a builder of fresh networks."""
+
+    id: str
+    arch: str
+    build: Callable[[], nn.Module]
+
+
+class ScoreTable:
+    """A CSV of ``id``, ``arch``, one column per proxy and ``bad``, appended and flushed row by row
+    so an interrupted run loses at most the row in progress.
+
+    A sidecar ``<name>.settings.json`` records the proxies and settings the rows were measured
+    with. :meth:`resume` keeps the rows measured with the current settings for the same
+    architectures; a table measured otherwise is moved aside to ``<name>.stale``, never deleted.
+    """
+
+    def __init__(self, path: Path, names: Sequence[str], settings: ScoreSettings) -> None:
+        self.path = Path(path)
+        self.columns = ["id", "arch", *names, "bad"]
+        self.sidecar = self.path.with_name(self.path.name + ".settings.json")
+        self.fingerprint = {"proxies": list(names), "settings": asdict(settings)}
+
+    def _read_rows(self) -> list[dict[str, str]] | None:
+        """The rows of a readable table with matching columns and settings, else None."""
+        if not (self.path.exists() and self.sidecar.exists()):
+            return None
+        try:
+            if json.loads(self.sidecar.read_text()) != self.fingerprint:
+                return None
+        except json.JSONDecodeError:
+            return None
+        with self.path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            return list(reader) if reader.fieldnames == self.columns else None
+
+    def resume(self, jobs: Sequence[ScoreJob]) -> set[str]:
+        """Prepare the table for ``jobs`` and return the ids already measured."""
+        wanted = {job.id: job.arch for job in jobs}
+        rows = self._read_rows()
+        if rows is None and self.path.exists():
+            stale = self.path.with_name(self.path.name + ".stale")
+            self.path.replace(stale)
+            print(f"{self.path} was measured with other proxies or settings; moved to {stale}")
+        kept = [r for r in rows or [] if wanted.get(r["id"]) == r["arch"]]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.sidecar.write_text(json.dumps(self.fingerprint, indent=2) + "\n")
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns)
+            writer.writeheader()
+            writer.writerows(kept)
+        tmp.replace(self.path)
+        return {r["id"] for r in kept}
+
+    def append(self, row: dict[str, object]) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+
+
+def score_records(jobs: Sequence[ScoreJob], names: Sequence[str], settings: ScoreSettings, out: Path,
+                  progress: bool = True) -> dict[str, object]:
+    """Score every job not yet in ``out``, appending one row each; returns a summary with the mean
+    seconds per architecture of each proxy over the rows scored in this call."""
+    for name in names:
+        get_proxy(name)
+    table = ScoreTable(out, names, settings)
+    done = table.resume(jobs)
+    todo = [job for job in jobs if job.id not in done]
+    inputs = settings.inputs()
+    seconds = {name: 0.0 for name in names}
+    bad = 0
+    for job in tqdm(todo, desc="score", unit="arch", disable=not progress):
+        result = score_network(job.build, names, settings, inputs)
+        table.append({"id": job.id, "arch": job.arch, **result.values, "bad": ";".join(result.bad)})
+        bad += bool(result.bad)
+        for name, s in result.seconds.items():
+            seconds[name] += s
+    count = len(todo)
+    return {
+        "architectures": len(jobs),
+        "scored_now": count,
+        "resumed_from": len(done),
+        "bad": bad,
+        "seconds_per_architecture": {n: (s / count if count else 0.0) for n, s in seconds.items()},
+    }
+
+
+def score_file(archs: Path, space: str, names: Sequence[str], settings: ScoreSettings, out: Path,
+               progress: bool = True) -> dict[str, object]:
+    """Score the architecture records of ``archs`` (``asvit`` or ``autoformer`` format) into ``out``.
+    The records and the proxy names are checked before any scoring."""
+    from ..models import build_network
+    from ..records import read_records
+
+    def job(record) -> ScoreJob:
+        return ScoreJob(record.id, str(record.arch),
+                        lambda: build_network(record.arch, settings.num_classes, settings.image_size))
+
+    return score_records([job(r) for r in read_records(archs, space)], names, settings, out, progress)

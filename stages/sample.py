@@ -1,0 +1,25 @@
+"""Stage ``sample``: draw distinct architectures from the configured search space."""
+
+from pathlib import Path
+
+from asvit.config import load_params
+from asvit.errors import exit_on_user_error
+from asvit.records import sample_records, write_records
+from asvit.tracking import stage_run
+
+OUT = Path("artifacts/topologies.jsonl")
+
+
+@exit_on_user_error
+def main() -> None:
+    params = load_params()
+    records = sample_records(params.space.name, params.sample.count, params.sample.seed)
+    with stage_run("sample", {"space": params.space.model_dump(), "sample": params.sample.model_dump()}) as run:
+        write_records(OUT, records)
+        run.log_metrics({"architectures": len(records)})
+        run.log_artifact(OUT)
+    print(f"wrote {len(records)} architectures to {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Stage ``score``: every sampled architecture scored with the configured proxies; continues a
+partial ``artifacts/scores.csv`` after an interruption."""
+
+import json
+from pathlib import Path
+
+from asvit.config import load_params
+from asvit.errors import exit_on_user_error
+from asvit.proxies import ScoreSettings, score_file
+from asvit.tracking import stage_run
+
+ARCHS = Path("artifacts/topologies.jsonl")
+OUT = Path("artifacts/scores.csv")
+METRICS = Path("metrics/score.json")
+
+
+@exit_on_user_error
+def main() -> None:
+    params = load_params()
+    proxy = params.proxy
+    settings = ScoreSettings(image_size=proxy.image_size, batch_size=proxy.batch_size,
+                             repeats=proxy.repeats, num_classes=proxy.num_classes, seed=proxy.seed)
+    with stage_run("score", {"space": params.space.model_dump(), "proxy": proxy.model_dump()}) as run:
+        summary = score_file(ARCHS, params.space.record_format, proxy.names, settings, OUT)
+        METRICS.parent.mkdir(exist_ok=True)
+        METRICS.write_text(json.dumps(summary, indent=2) + "\n")
+        run.log_metrics(summary)
+        run.log_artifact(OUT)
+
+
+if __name__ == "__main__":
+    main()
