@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import AsvitError
 
@@ -50,6 +50,8 @@ class ProxyParams(Section):
     repeats: int = Field(5, ge=1, description="freshly initialised networks averaged per proxy")
     num_classes: int = Field(1000, ge=1)
     seed: int = 0
+    workers: int = Field(1, ge=1, description="processes measuring proxies in parallel (search, grow), "
+                         "each with one torch thread; 1 = this process")
 
     @field_validator("names")
     @classmethod
@@ -64,12 +66,159 @@ class ProxyParams(Section):
         return names
 
 
+class Recipe(Section):
+    """A training recipe (DESIGN.md section 9): timm AdamW with a per-step cosine schedule and linear
+    warm-up, label smoothing, optional Mixup/CutMix, drop path, and progressive re-tokenization at
+    ``phase_ends`` (fractions of the epochs where the stride-16 and stride-8 phases end; null = off)."""
+
+    epochs: int = Field(6, ge=1)
+    batch_size: int = Field(64, ge=1, description="global batch: split evenly over the processes")
+    optimizer: str = Field("adamw", description="a timm optimizer name")
+    lr: float = Field(1e-3, gt=0)
+    min_lr: float = Field(1e-5, ge=0)
+    warmup_epochs: int = Field(1, ge=0)
+    warmup_lr: float = Field(1e-6, ge=0)
+    weight_decay: float = Field(0.05, ge=0)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    mixup: float = Field(0.0, ge=0, description="Mixup beta alpha; 0 = off")
+    cutmix: float = Field(0.0, ge=0, description="CutMix beta alpha; 0 = off")
+    mixup_prob: float = Field(1.0, ge=0, le=1)
+    drop_path: float = Field(0.0, ge=0, lt=1)
+    grad_clip: float | None = Field(None, gt=0)
+    amp: bool = Field(False, description="bfloat16 autocast")
+    phase_ends: list[float] | None = Field(default_factory=lambda: [0.27, 0.44])
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, name: str) -> str:
+        from timm.optim import list_optimizers
+
+        if name.lower() not in list_optimizers():
+            raise ValueError(f"unknown timm optimizer {name!r}")
+        return name.lower()
+
+    @field_validator("warmup_epochs")
+    @classmethod
+    def _warmup_within(cls, warmup: int, info: ValidationInfo) -> int:
+        epochs = info.data.get("epochs")
+        if epochs is not None and warmup >= epochs:
+            raise ValueError(f"must be below epochs ({epochs})")
+        return warmup
+
+    @field_validator("phase_ends")
+    @classmethod
+    def _ordered_phases(cls, ends: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        if ends is None:
+            return None
+        if len(ends) != 2 or not all(0 <= f <= 1 for f in ends) or ends[0] > ends[1]:
+            raise ValueError("expected two fractions of the epochs in [0, 1] in increasing order "
+                             "(ends of the stride-16 and stride-8 phases), or null")
+        epochs = info.data.get("epochs")
+        if epochs is not None and round(ends[1] * epochs) >= epochs:
+            raise ValueError(f"no epoch is left at full tokenization out of {epochs}; lower the second "
+                             "fraction or train longer")
+        return ends
+
+
+class TrainParams(Recipe):
+    """Which family members the ``train`` stage trains, with one recipe, seed and loader setting."""
+
+    models: list[str] = Field(default_factory=lambda: ["asvit-g00"], min_length=1,
+                              description="names in artifacts/family.jsonl")
+    seed: int = 0
+    workers: int = Field(0, ge=0, description="data-loading processes per training process")
+
+    @field_validator("models")
+    @classmethod
+    def _distinct(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):
+            raise ValueError("a model is listed twice")
+        return names
+
+    def recipe(self) -> Recipe:
+        return Recipe(**self.model_dump(exclude={"models", "seed", "workers"}))
+
+
+class EvaluateParams(Section):
+    """Classification evaluation of the trained models at the dataset's image size."""
+
+    batch_size: int = Field(256, ge=1)
+    throughput_batch: int = Field(32, ge=1, description="images per timed forward pass")
+    throughput_iters: int = Field(10, ge=1, description="timed forward passes")
+    warmup_iters: int = Field(2, ge=0, description="untimed forward passes first")
+
+
+class SearchParams(Section):
+    """The seed search (DESIGN.md section 7): REINFORCE over the 13 decisions, or the random or
+    evolutionary baseline, every topology scored with L^E and kappa on the proxy network (C = 32,
+    depth 1 per stage)."""
+
+    method: str = Field("reinforce", description="reinforce | random | evolution")
+    steps: int = Field(500, ge=1, description="topologies drawn, one per step")
+    seed: int = 0
+    learning_rate: float = Field(0.08, gt=0, description="REINFORCE: Adam learning rate")
+    baseline_momentum: float = Field(0.9, ge=0, lt=1, description="REINFORCE: reward moving-average momentum")
+    reward_window: int = Field(20, ge=2, description="last values whose range normalises a metric's change")
+    population: int = Field(20, ge=2, description="evolution: population size")
+    tournament: int = Field(5, ge=1, description="evolution: members sampled to pick each parent")
+    mutation_rate: float = Field(0.1, ge=0, le=1, description="evolution: per-decision resampling probability")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        from .search.runner import SEARCH_METHODS
+
+        if name not in SEARCH_METHODS:
+            raise ValueError(f"unknown search method {name!r}; allowed: {', '.join(SEARCH_METHODS)}")
+        return name
+
+    @field_validator("tournament")
+    @classmethod
+    def _tournament_within_population(cls, size: int, info: ValidationInfo) -> int:
+        population = info.data.get("population")
+        if population is not None and size > population:
+            raise ValueError(f"must not exceed search.population ({population})")
+        return size
+
+
+class GrowParams(Section):
+    """The scaling rule (DESIGN.md section 8) that grows the seed into the family; parameter limits
+    count the real model (stage-1 width ``width_scale`` * h) with ``proxy.num_classes`` outputs."""
+
+    proxy_width: int = Field(8, ge=1, description="stage-1 width h of the start; proxies are measured at h")
+    width_scale: int = Field(4, ge=1, description="real stage-1 width = width_scale * h")
+    width_ratios: list[float] = Field(default_factory=lambda: [0.05, 0.10, 0.15, 0.20], min_length=1,
+                                      description="candidate widths round(h * (1 + r))")
+    max_params: int = Field(110_000_000, ge=1, description="candidates above this are dropped")
+    target_params: int = Field(80_000_000, ge=1, description="growth stops once a member reaches this")
+    image_size: int = Field(224, ge=32, multiple_of=32, description="input side of the members' MAC counts")
+
+    @field_validator("width_ratios")
+    @classmethod
+    def _positive_distinct(cls, ratios: list[float]) -> list[float]:
+        if any(r <= 0 for r in ratios) or len(set(ratios)) != len(ratios):
+            raise ValueError("expected distinct growth ratios above 0")
+        return ratios
+
+    @field_validator("target_params")
+    @classmethod
+    def _target_within_limit(cls, target: int, info: ValidationInfo) -> int:
+        limit = info.data.get("max_params")
+        if limit is not None and target > limit:
+            raise ValueError(f"must not exceed grow.max_params ({limit})")
+        return target
+
+
 class Params(Section):
     """All of ``params.yaml``, grouped by stage."""
 
     space: SpaceParams = SpaceParams()
     sample: SampleParams = SampleParams()
     proxy: ProxyParams = ProxyParams()
+    search: SearchParams = SearchParams()
+    grow: GrowParams = GrowParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:

@@ -59,13 +59,15 @@ class PatchMerge(nn.Module):
         self.reduction = nn.Linear(kernel * kernel * in_dim, out_dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, height, width, _ = x.shape
         k = self.kernel
         before, after = (k - 2) // 2, (k - 1) // 2
-        x = F.pad(x.permute(0, 3, 1, 2), (before, after, before, after))
-        out_h, out_w = (x.shape[2] - k) // 2 + 1, (x.shape[3] - k) // 2 + 1
-        x = F.unfold(x, k, stride=2).transpose(1, 2)
-        return self.reduction(self.norm(x)).reshape(batch, out_h, out_w, -1)
+        x = F.pad(x, (0, 0, before, after, before, after))
+        out_h, out_w = (x.shape[1] - k) // 2 + 1, (x.shape[2] - k) // 2 + 1
+        # The K x K windows at stride 2 as strided slices (channel-major, like unfold); slicing
+        # keeps forward-mode AD fast, where im2col is slow.
+        windows = [x[:, i:i + 2 * out_h - 1:2, j:j + 2 * out_w - 1:2] for i in range(k) for j in range(k)]
+        x = torch.stack(windows, dim=-1).flatten(-2)
+        return self.reduction(self.norm(x))
 
 
 def window_partition(x: torch.Tensor, wh: int, ww: int) -> torch.Tensor:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -53,6 +56,10 @@ class ScoreResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def _average(samples: Sequence[float]) -> float:
+    return sum(samples) / len(samples)
+
+
 def score_network(build: Callable[[], nn.Module], names: Sequence[str], settings: ScoreSettings,
                   inputs: ProxyInputs | None = None) -> ScoreResult:
     """Each proxy of ``names`` on networks from ``build``: repeat r seeds torch with seed + r, so all
@@ -68,7 +75,7 @@ def score_network(build: Callable[[], nn.Module], names: Sequence[str], settings
             for repeat in range(settings.repeats if proxy.stochastic else 1):
                 torch.manual_seed(settings.seed + repeat)
                 samples.append(proxy.fn(build(), inputs))
-            result.values[name] = sum(samples) / len(samples)
+            result.values[name] = _average(samples)
         except BadTopology:
             result.values[name] = math.nan
             result.bad.append(name)
@@ -76,13 +83,123 @@ def score_network(build: Callable[[], nn.Module], names: Sequence[str], settings
     return result
 
 
+# --- parallel evaluation -----------------------------------------------------------------------
+
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(settings: ScoreSettings) -> None:
+    """Initialise a pool process: one torch thread, and the proxy inputs built once."""
+    torch.set_num_threads(1)
+    _worker.update(settings=settings, inputs=settings.inputs())
+
+
+def _measure(arch: Any, name: str, repeat: int) -> tuple[float | None, float]:
+    """One (architecture, proxy, repeat) task in a pool process: (value or None if bad, seconds)."""
+    from ..models import build_network
+
+    settings: ScoreSettings = _worker["settings"]
+    start = time.perf_counter()
+    torch.manual_seed(settings.seed + repeat)
+    try:
+        value = get_proxy(name).fn(build_network(arch, settings.num_classes, settings.image_size),
+                                   _worker["inputs"])
+    except BadTopology:
+        value = None
+    return value, time.perf_counter() - start
+
+
+@dataclass
+class PendingScore:
+    """The proxies of one architecture being measured by a :class:`ProxyPool`."""
+
+    futures: dict[str, list[Future]]
+
+    def result(self) -> ScoreResult:
+        """Wait for every repeat; combine them exactly as :func:`score_network` does."""
+        result = ScoreResult(values={})
+        for name, futures in self.futures.items():
+            samples = [future.result() for future in futures]
+            result.seconds[name] = sum(seconds for _, seconds in samples)
+            if any(value is None for value, _ in samples):
+                result.values[name] = math.nan
+                result.bad.append(name)
+            else:
+                result.values[name] = _average([value for value, _ in samples])
+        return result
+
+
+class ProxyPool:
+    """``workers`` spawned processes, each running torch on one thread, measuring the proxies of
+    architectures passed by value (a ``Topology`` or ``AutoFormerArch``, rebuilt in the worker with
+    ``build_network``).
+
+    A task is one (architecture, proxy, repeat): the repeats of one architecture run side by side and
+    a batch of architectures keeps every worker busy. Repeat r seeds torch with seed + r and the
+    repeats are averaged in order, as in :func:`score_network`, so the values agree with the
+    single-process path up to the rounding of a different thread count. The workers know the
+    proxies registered when ``asvit.proxies`` is imported."""
+
+    def __init__(self, settings: ScoreSettings, workers: int) -> None:
+        if workers < 2:
+            raise ValueError(f"a pool needs at least 2 workers, got {workers}")
+        self.settings = settings
+        self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_start_worker, initargs=(settings,))
+
+    def submit(self, arch: Any, names: Sequence[str]) -> PendingScore:
+        """Queue every (proxy, repeat) of ``arch``; unknown proxy names fail here, before any work."""
+        futures = {}
+        for name in names:
+            repeats = self.settings.repeats if get_proxy(name).stochastic else 1
+            futures[name] = [self._executor.submit(_measure, arch, name, r) for r in range(repeats)]
+        return PendingScore(futures)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ProxyPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 @dataclass(frozen=True)
 class ScoreJob:
-    """One architecture to score: its id, its text form and a builder of fresh networks."""
+    """One architecture to score: its id, its text form, a builder of fresh networks and, for
+    scoring on worker processes, the architecture itself."""
 
     id: str
     arch: str
     build: Callable[[], nn.Module]
+    architecture: Any = None
+
+    @classmethod
+    def of(cls, architecture: Any, settings: ScoreSettings, id: str | None = None) -> ScoreJob:
+        """The job for an architecture object, networks built with ``build_network``."""
+        from ..models import build_network
+
+        return cls(id or str(architecture), str(architecture),
+                   lambda: build_network(architecture, settings.num_classes, settings.image_size),
+                   architecture)
+
+
+def score_jobs(jobs: Sequence[ScoreJob], names: Sequence[str], settings: ScoreSettings,
+               pool: ProxyPool | None = None) -> Iterator[ScoreResult]:
+    """The proxies of each job, yielded in order as they complete: in this process with
+    :func:`score_network` when ``pool`` is None, else all queued at once on the pool (the jobs
+    must then carry ``architecture``)."""
+    if pool is None:
+        inputs = settings.inputs()
+        for job in jobs:
+            yield score_network(job.build, names, settings, inputs)
+        return
+    if any(job.architecture is None for job in jobs):
+        raise ValueError("scoring on worker processes needs ScoreJob.architecture")
+    pending = [pool.submit(job.architecture, names) for job in jobs]
+    for item in pending:
+        yield item.result()
 
 
 class ScoreTable:
@@ -138,23 +255,29 @@ class ScoreTable:
 
 
 def score_records(jobs: Sequence[ScoreJob], names: Sequence[str], settings: ScoreSettings, out: Path,
-                  progress: bool = True) -> dict[str, object]:
-    """Score every job not yet in ``out``, appending one row each; returns a summary with the mean
-    seconds per architecture of each proxy over the rows scored in this call."""
+                  progress: bool = True, workers: int = 1) -> dict[str, object]:
+    """Score every job not yet in ``out``, appending one row each as it completes; returns a summary
+    with the mean seconds per architecture of each proxy over the rows scored in this call.
+    ``workers`` > 1 measures on a :class:`ProxyPool` (the jobs must carry ``architecture``)."""
     for name in names:
         get_proxy(name)
     table = ScoreTable(out, names, settings)
     done = table.resume(jobs)
     todo = [job for job in jobs if job.id not in done]
-    inputs = settings.inputs()
     seconds = {name: 0.0 for name in names}
     bad = 0
-    for job in tqdm(todo, desc="score", unit="arch", disable=not progress):
-        result = score_network(job.build, names, settings, inputs)
-        table.append({"id": job.id, "arch": job.arch, **result.values, "bad": ";".join(result.bad)})
-        bad += bool(result.bad)
-        for name, s in result.seconds.items():
-            seconds[name] += s
+    pool = ProxyPool(settings, workers) if workers > 1 and todo else None
+    try:
+        results = score_jobs(todo, names, settings, pool)
+        for job, result in tqdm(zip(todo, results), total=len(todo), desc="score", unit="arch",
+                                disable=not progress):
+            table.append({"id": job.id, "arch": job.arch, **result.values, "bad": ";".join(result.bad)})
+            bad += bool(result.bad)
+            for name, s in result.seconds.items():
+                seconds[name] += s
+    finally:
+        if pool is not None:
+            pool.close()
     count = len(todo)
     return {
         "architectures": len(jobs),
@@ -166,14 +289,11 @@ def score_records(jobs: Sequence[ScoreJob], names: Sequence[str], settings: Scor
 
 
 def score_file(archs: Path, space: str, names: Sequence[str], settings: ScoreSettings, out: Path,
-               progress: bool = True) -> dict[str, object]:
-    """Score the architecture records of ``archs`` (``asvit`` or ``autoformer`` format) into ``out``.
-    The records and the proxy names are checked before any scoring."""
-    from ..models import build_network
+               progress: bool = True, workers: int = 1) -> dict[str, object]:
+    """Score the architecture records of ``archs`` (``asvit`` or ``autoformer`` format) into ``out``,
+    on ``workers`` processes when more than one. The records and the proxy names are checked before
+    any scoring."""
     from ..records import read_records
 
-    def job(record) -> ScoreJob:
-        return ScoreJob(record.id, str(record.arch),
-                        lambda: build_network(record.arch, settings.num_classes, settings.image_size))
-
-    return score_records([job(r) for r in read_records(archs, space)], names, settings, out, progress)
+    jobs = [ScoreJob.of(r.arch, settings, r.id) for r in read_records(archs, space)]
+    return score_records(jobs, names, settings, out, progress, workers)

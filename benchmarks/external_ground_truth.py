@@ -1,0 +1,60 @@
+"""Rank correlation of every proxy with accuracies nobody here produced: the 200 AutoFormer-space
+ViTs of ViT-Bench-101 in ``../shared/benchmarks/vitbench101_autoformer.jsonl``.
+
+    python benchmarks/external_ground_truth.py [--image-size 224] [--repeats 1] [--limit N]
+
+Scores are written to (and resumed from) ``benchmarks/results/vitbench101_scores.csv``; the table
+printed gives Kendall tau with its bootstrap 95% interval and Spearman rho of each proxy against
+each accuracy column, with parameter count and FLOPs always beside the proxies.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from asvit.correlation import rank_agreement
+from asvit.proxies import PROXIES, ScoreSettings, score_file
+from asvit.records import read_records
+
+ROOT = Path(__file__).resolve().parent.parent
+TRUTH = ROOT.parent / "shared" / "benchmarks" / "vitbench101_autoformer.jsonl"
+OUT = ROOT / "benchmarks" / "results" / "vitbench101_scores.csv"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--truth", type=Path, default=TRUTH)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--limit", type=int, default=None, help="score only the first N architectures")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+
+    records = read_records(args.truth, "autoformer")[: args.limit]
+    subset = args.out.with_suffix(".archs.jsonl")
+    subset.parent.mkdir(parents=True, exist_ok=True)
+    subset.write_text("".join(args.truth.read_text().splitlines(keepends=True)[: len(records)]))
+    settings = ScoreSettings(image_size=args.image_size, repeats=args.repeats)
+    names = list(PROXIES)
+    score_file(subset, "autoformer", names, settings, args.out)
+
+    scores = pd.read_csv(args.out).set_index("id")
+    truth = pd.DataFrame({r.id: r.extra["accuracy"] for r in records}).T.astype(float)
+    print(f"\n{len(records)} architectures, proxies at {args.image_size}px, {args.repeats} repeat(s)")
+    for column in truth.columns:
+        print(f"\n{column}")
+        print(f"  {'proxy':<18} {'n':>4} {'Kendall tau':>12} {'95% CI':>17} {'Spearman':>9}")
+        for name in names:
+            joined = scores[[name]].join(truth[column], how="inner")
+            agreement = rank_agreement(joined[name], joined[column],
+                                       higher_is_better=PROXIES[name].higher_is_better)
+            ci = agreement.kendall_ci
+            print(f"  {name:<18} {agreement.n:>4} {agreement.kendall_tau:>12.3f} "
+                  f"[{ci.low:>6.3f}, {ci.high:>6.3f}] {agreement.spearman_rho:>9.3f}")
+
+
+if __name__ == "__main__":
+    main()

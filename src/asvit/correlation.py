@@ -1,0 +1,90 @@
+"""Rank agreement between a proxy and accuracy: Kendall tau-b and Spearman rho (scipy.stats) with
+paired-bootstrap 95% confidence intervals, and top-k overlap.
+
+A lower-is-better proxy (e.g. the NTK condition number kappa) is negated first, so a positive
+correlation always means "the proxy ranks like accuracy".
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+from .errors import AsvitError
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class RankAgreement:
+    """Correlations of one proxy with accuracy over ``n`` architectures (bad ones dropped)."""
+
+    n: int
+    kendall_tau: float
+    kendall_ci: Interval
+    spearman_rho: float
+    spearman_ci: Interval
+    top_k_overlap: dict[int, float]
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def oriented(scores: Sequence[float], higher_is_better: bool) -> np.ndarray:
+    """Scores turned so that higher always predicts higher accuracy."""
+    values = np.asarray(scores, dtype=float)
+    return values if higher_is_better else -values
+
+
+def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
+    return float(stats.kendalltau(x, y).statistic)
+
+
+def spearman_rho(x: np.ndarray, y: np.ndarray) -> float:
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def top_k_overlap(x: np.ndarray, y: np.ndarray, k: int) -> float:
+    """|top-k by x ∩ top-k by y| / k (stable order for ties)."""
+    k = min(k, len(x))
+    best_x = set(np.argsort(-x, kind="stable")[:k])
+    best_y = set(np.argsort(-y, kind="stable")[:k])
+    return len(best_x & best_y) / k
+
+
+def _bootstrap_interval(x: np.ndarray, y: np.ndarray, statistic, resamples: int, seed: int) -> Interval:
+    result = stats.bootstrap((x, y), statistic, paired=True, vectorized=False, n_resamples=resamples,
+                             confidence_level=0.95, method="percentile", rng=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    return Interval(float(low), float(high))
+
+
+def rank_agreement(scores: Sequence[float], accuracy: Sequence[float], higher_is_better: bool = True,
+                   top_k: Sequence[int] = (5, 10), resamples: int = 1000, seed: int = 0) -> RankAgreement:
+    """Kendall tau and Spearman rho of ``scores`` against ``accuracy`` with bootstrap 95% intervals.
+    Pairs where either value is NaN are dropped; at least 3 must remain."""
+    x, y = oriented(scores, higher_is_better), np.asarray(accuracy, dtype=float)
+    if x.shape != y.shape:
+        raise AsvitError(f"{len(x)} proxy scores but {len(y)} accuracies")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3:
+        raise AsvitError(f"only {len(x)} architectures have both a proxy score and an accuracy; need 3")
+    with warnings.catch_warnings():  # tiny resamples can be constant: their statistic is NaN
+        warnings.simplefilter("ignore")
+        return RankAgreement(
+            n=len(x),
+            kendall_tau=kendall_tau(x, y),
+            kendall_ci=_bootstrap_interval(x, y, kendall_tau, resamples, seed),
+            spearman_rho=spearman_rho(x, y),
+            spearman_ci=_bootstrap_interval(x, y, spearman_rho, resamples, seed),
+            top_k_overlap={k: top_k_overlap(x, y, k) for k in top_k},
+        )

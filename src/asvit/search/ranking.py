@@ -1,0 +1,46 @@
+"""The rank rule of the scaling step (DESIGN.md section 8), also used to pick the best topology of
+the random and evolutionary searches.
+
+Each metric ranks the candidates densely in its own direction (kappa ascending, L^E descending);
+the lowest rank sum wins. Among candidates tied on the sum, the metric with the larger relative
+spread (max - min) / max over all the tied candidates decides, in its own direction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from ..proxies import get_proxy
+
+RANK_METRICS = ("ntk_cond", "length_distortion")
+
+
+def dense_ranks(values: Sequence[float], higher_is_better: bool) -> list[int]:
+    """0 for the best value, equal values share a rank and the next value gets the next rank."""
+    order = {v: rank for rank, v in enumerate(sorted(set(values), reverse=higher_is_better))}
+    return [order[v] for v in values]
+
+
+def relative_spread(values: Sequence[float]) -> float:
+    """(max - min) / |max|; 0 when all values are equal."""
+    top, bottom = max(values), min(values)
+    return (top - bottom) / abs(top) if top != bottom else 0.0
+
+
+def rank_select(rows: Sequence[Mapping[str, float]], metrics: Sequence[str] = RANK_METRICS) -> int | None:
+    """Index of the winning row under the rank rule; rows with a NaN metric (bad topologies) take no
+    part; None if no row is valid. Remaining ties (equal spreads, or equal values in the deciding
+    metric) go to the metric listed first and then to the earliest row."""
+    valid = [i for i, row in enumerate(rows) if all(not math.isnan(row[m]) for m in metrics)]
+    if not valid:
+        return None
+    higher = {m: get_proxy(m).higher_is_better for m in metrics}
+    ranks = {m: dense_ranks([rows[i][m] for i in valid], higher[m]) for m in metrics}
+    sums = [sum(ranks[m][k] for m in metrics) for k in range(len(valid))]
+    tied = [i for i, s in zip(valid, sums) if s == min(sums)]
+    if len(tied) == 1:
+        return tied[0]
+    decider = max(metrics, key=lambda m: relative_spread([rows[i][m] for i in tied]))
+    best = max if higher[decider] else min
+    return best(tied, key=lambda i: rows[i][decider])

@@ -1,0 +1,116 @@
+"""The seed-search loop shared by every method (DESIGN.md section 7): propose a topology, measure
+L^E and kappa through the cache, compute the reward, let the method learn; the state is saved
+after every step so an interrupted search resumes and ends exactly as an uninterrupted one."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from ..config import SearchParams
+from ..space import Topology
+from .baselines import EvolutionSearch, RandomSearch
+from .cache import ScoreCache, Scorer
+from .policy import ReinforceSearch
+from .reward import REWARD_METRICS, WindowedReward
+from .state import load_state, save_state
+
+
+class SearchMethod(Protocol):
+    """A seed-search method: proposes topologies, learns from their values, names its result."""
+
+    def entropy(self) -> float: ...
+
+    def propose(self) -> Topology: ...
+
+    def observe(self, topology: Topology, values: Mapping[str, float], reward: float) -> None: ...
+
+    def result(self) -> Topology: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+SEARCH_METHODS: dict[str, type[SearchMethod]] = {
+    "reinforce": ReinforceSearch,
+    "random": RandomSearch,
+    "evolution": EvolutionSearch,
+}
+
+HISTORY_COLUMNS = ("step", "topology", "reward", "entropy", *REWARD_METRICS, "bad")
+
+
+@dataclass
+class SearchResult:
+    """The seed, its proxy values, the per-step history (``HISTORY_COLUMNS``), how many steps drew
+    a topology already measured earlier in the search (cache hits), and the search's seconds."""
+
+    seed: Topology
+    values: dict[str, float]
+    history: list[dict[str, Any]]
+    cache_hits: int
+    seconds: float
+
+    @property
+    def steps(self) -> int:
+        return len(self.history)
+
+
+def search_fingerprint(params: SearchParams, measurement: Mapping[str, Any]) -> dict[str, Any]:
+    """What a saved search depends on: every search param except ``steps`` (a longer search of the
+    same settings continues a shorter one step for step) and the proxy measurement settings."""
+    return {"search": params.model_dump(exclude={"steps"}), "measurement": dict(measurement)}
+
+
+def run_search(params: SearchParams, scorer: Scorer, measurement: Mapping[str, Any],
+               state_dir: Path | None = None, progress: bool = True) -> SearchResult:
+    """Run ``params.steps`` steps of ``params.method``, resuming from ``state_dir`` (``state.pt``:
+    the method, reward and history; ``cache.json``: proxy values by topology) when it holds a search
+    with the same settings. ``measurement`` describes how ``scorer`` measures (it fingerprints the
+    cache and the state)."""
+    fingerprint = search_fingerprint(params, measurement)
+    state_path = state_dir / "state.pt" if state_dir else None
+    cache = ScoreCache(state_dir / "cache.json" if state_dir else None, dict(measurement))
+    method = SEARCH_METHODS[params.method](params)
+    reward = WindowedReward(REWARD_METRICS, params.reward_window)
+    history: list[dict[str, Any]] = []
+    seconds = 0.0
+    saved = load_state(state_path, fingerprint) if state_path else None
+    if saved is not None and len(saved["history"]) <= params.steps:
+        method.load_state_dict(saved["method"])
+        reward.load_state_dict(saved["reward"])
+        history, seconds = list(saved["history"]), float(saved["seconds"])
+    seen = {row["topology"] for row in history}
+    hits = len(history) - len(seen)
+    bar = tqdm(total=params.steps, initial=len(history), desc=f"search ({params.method})", unit="step",
+               disable=not progress)
+    for step in range(len(history), params.steps):
+        start = time.perf_counter()
+        entropy = method.entropy()
+        topology = method.propose()
+        [values] = cache.scores([topology], scorer)
+        r, used = reward.update(values)
+        method.observe(topology, values, r)
+        key = topology.seed_string()
+        hits += key in seen
+        seen.add(key)
+        history.append({"step": step, "topology": key, "reward": r, "entropy": entropy, **used,
+                        "bad": ";".join(m for m in REWARD_METRICS if math.isnan(values[m]))})
+        seconds += time.perf_counter() - start
+        if state_path:
+            save_state(state_path, fingerprint, {"method": method.state_dict(), "reward": reward.state_dict(),
+                                                 "history": history, "seconds": seconds})
+        bar.update()
+        bar.set_postfix(reward=f"{r:+.3f}", entropy=f"{entropy:.2f}", hits=hits)
+    bar.close()
+    start = time.perf_counter()
+    seed = method.result()
+    [values] = cache.scores([seed], scorer)
+    return SearchResult(seed, values, history, hits, seconds + time.perf_counter() - start)

@@ -1,0 +1,40 @@
+"""Resumable state of a long stage: a dict saved atomically (temporary file + rename) together with
+the fingerprint of the settings that produced it; state saved under other settings is not reused."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def fingerprint_text(fingerprint: dict[str, Any]) -> str:
+    """A canonical text form of a fingerprint (JSON with sorted keys)."""
+    return json.dumps(fingerprint, sort_keys=True)
+
+
+def save_state(path: Path, fingerprint: dict[str, Any], state: dict[str, Any]) -> None:
+    """Write ``state`` (tensors, numbers, strings, lists, dicts) with ``torch.save``, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"fingerprint": fingerprint_text(fingerprint), "state": state}, tmp)
+    tmp.replace(path)
+
+
+def load_state(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """The state saved at ``path`` with the same fingerprint, else None (nothing saved, saved under
+    other settings, or unreadable). Loaded with ``weights_only=True``."""
+    if not path.exists():
+        return None
+    try:
+        saved = torch.load(path, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        print(f"{path} is unreadable ({exc}); starting over")
+        return None
+    if saved.get("fingerprint") != fingerprint_text(fingerprint):
+        print(f"{path} was written with other settings; starting over")
+        return None
+    return saved["state"]

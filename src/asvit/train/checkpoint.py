@@ -1,0 +1,111 @@
+"""Training checkpoints (written atomically every epoch, loaded with ``weights_only=True``) and the
+trained-model files ``models/<name>.pt``."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import AsvitError
+from ..models import ASViT
+from ..space import Topology, TopologyError
+
+
+class CheckpointError(AsvitError):
+    """A checkpoint or model file that is missing, unreadable or not of this project."""
+
+
+def atomic_save(obj: Any, path: Path | str) -> None:
+    """``torch.save`` to a temporary file renamed into place, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def load_file(path: Path | str) -> dict[str, Any]:
+    """A checkpoint or model file (``torch.load(weights_only=True)`` onto the CPU)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a dictionary, got {type(data).__name__}")
+    return data
+
+
+def rng_state() -> dict[str, Any]:
+    """The python, numpy and torch (CPU and CUDA) random states, in types ``weights_only`` loads."""
+    numpy_state = np.random.get_state(legacy=False)
+    state = {
+        "python": random.getstate(),
+        "numpy": {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+                  "pos": numpy_state["state"]["pos"], "has_gauss": numpy_state["has_gauss"],
+                  "gauss": numpy_state["gauss"]},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured."""
+    random.setstate(state["python"])
+    numpy_state = state["numpy"]
+    np.random.set_state({"bit_generator": "MT19937",
+                         "state": {"key": numpy_state["key"].numpy().astype(np.uint32), "pos": numpy_state["pos"]},
+                         "has_gauss": numpy_state["has_gauss"], "gauss": numpy_state["gauss"]})
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's, numpy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained As-ViT network and what its file recorded (name, metrics, recipe, image size)."""
+
+    model: ASViT
+    topology: Topology
+    meta: dict[str, Any]
+
+
+def save_model(path: Path | str, model: ASViT, num_classes: int, **meta: Any) -> None:
+    """``models/<name>.pt``: the state dict, the topology string (scaled form) and metadata."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_save({"state_dict": state, "topology": model.topology.scaled_string(),
+                 "num_classes": num_classes, "meta": meta}, path)
+
+
+def load_model(path: Path | str) -> TrainedModel:
+    """Rebuild the network of a file written by :func:`save_model` (full tokenization, eval mode)."""
+    data = load_file(path)
+    missing = [k for k in ("state_dict", "topology", "num_classes") if k not in data]
+    if missing:
+        raise CheckpointError(f"{path}: not a trained-model file (missing {', '.join(missing)})")
+    try:
+        topology = Topology.parse(data["topology"])
+    except TopologyError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    model = ASViT(topology, num_classes=data["num_classes"])
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit topology {data['topology']}: {exc}") from None
+    return TrainedModel(model.eval(), topology, dict(data.get("meta", {})))

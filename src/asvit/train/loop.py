@@ -1,0 +1,223 @@
+"""The epoch loop: trains an As-ViT network with a :class:`~asvit.config.Recipe`, switching the
+stage-1 tokenizer between the re-tokenization phases, validating every epoch, checkpointing every
+epoch and resuming automatically; data-parallel (DDP) when a process group is initialised."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm import tqdm
+
+from ..config import Recipe
+from ..errors import AsvitError
+from ..evaluate.accuracy import evaluate_top_k
+from ..models import ASViT
+from ..space import Topology
+from .checkpoint import atomic_save, load_file, rng_state, seed_everything, set_rng_state
+from .distributed import DistInfo, all_gather, all_reduce_sum, current
+from .recipe import make_loss, make_mixup, make_optimizer, make_scheduler
+from .retokenize import FINAL_STRIDE, asvit_macs, check_phases, phase_at, phase_schedule
+
+CHECKPOINT = "last.pt"
+
+
+class TrainError(AsvitError):
+    """A recipe that does not fit the data or the number of processes."""
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch: mean training loss, validation accuracy (percent) at the epoch's tokenization,
+    tokenizer stride and dilation, learning rate at the end, training images (all processes),
+    training seconds and images/s, and forward MACs of one image at the epoch's tokenization."""
+
+    epoch: int
+    loss: float
+    val_top1: float
+    val_top5: float
+    stride: int
+    dilation: int
+    lr: float
+    images: int
+    seconds: float
+    images_per_s: float
+    macs: int
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The per-epoch history and the final validation accuracy at full tokenization."""
+
+    history: list[EpochRecord]
+    top1: float
+    top5: float
+    resumed_epochs: int
+
+    @property
+    def train_macs(self) -> float:
+        """Forward MACs spent on training images, sum over epochs of images * MACs(stride)."""
+        return float(sum(r.images * r.macs for r in self.history))
+
+    @property
+    def train_macs_ratio(self) -> float:
+        """Training MACs relative to the same epochs all at full tokenization (the last epoch's)."""
+        return self.train_macs / (self.history[-1].macs * sum(r.images for r in self.history))
+
+    @property
+    def train_seconds(self) -> float:
+        return sum(r.seconds for r in self.history)
+
+
+def check_fit(recipe: Recipe, topology: Topology, image_size: int, train_size: int, world_size: int = 1,
+              key: str = "recipe") -> int:
+    """Validate a run before any work and return the batch per process; errors name ``key.field``."""
+    if recipe.batch_size % world_size:
+        raise TrainError(f"{key}.batch_size: {recipe.batch_size} does not split evenly over {world_size} "
+                         "processes")
+    local = recipe.batch_size // world_size
+    if (recipe.mixup > 0 or recipe.cutmix > 0) and local % 2:
+        raise TrainError(f"{key}.batch_size: Mixup/CutMix needs an even batch per process, got {local}")
+    if -(-train_size // world_size) < local:
+        raise TrainError(f"{key}.batch_size: {recipe.batch_size} is larger than the {train_size} training images")
+    phases = phase_schedule(recipe.epochs, topology.kernels[0], recipe.phase_ends)
+    check_phases(topology, image_size, phases, key=f"{key}.phase_ends")
+    return local
+
+
+def _fingerprint(recipe: Recipe, model: ASViT, seed: int, train_size: int, val_size: int) -> str:
+    """What a checkpoint must match to be resumed: recipe, seed, topology, classes and data sizes."""
+    return json.dumps({"recipe": recipe.model_dump(), "seed": seed, "topology": model.topology.scaled_string(),
+                       "classes": model.head[-1].out_features, "data": [train_size, val_size]}, sort_keys=True)
+
+
+def _restore(path: Path | None, fingerprint: str, info: DistInfo) -> dict | None:
+    """The checkpoint at ``path`` if it was written by this same run, else None (start over)."""
+    if path is None or not path.is_file():
+        return None
+    state = load_file(path)
+    if state.get("fingerprint") != fingerprint:
+        if info.is_main:
+            print(f"{path}: written for other settings; training from scratch")
+        return None
+    return state
+
+
+def _train_epoch(net: nn.Module, loader: DataLoader, step: int, parts: dict, recipe: Recipe,
+                 device: torch.device, bar: tqdm) -> tuple[torch.Tensor, int]:
+    """One pass over ``loader``; returns the summed loss over this process's images and ``step``."""
+    optimizer, scheduler, criterion, mixup = parts["optimizer"], parts["scheduler"], parts["loss"], parts["mixup"]
+    totals = torch.zeros(2, dtype=torch.float64, device=device)
+    net.train()
+    for images, labels in loader:
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        targets = labels
+        if mixup is not None:
+            images, targets = mixup(images, labels)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=recipe.amp):
+            loss = criterion(net(images), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if recipe.grad_clip is not None:
+            nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
+        optimizer.step()
+        step += 1
+        scheduler.step_update(num_updates=step)
+        totals += torch.stack([loss.detach().double() * len(labels), totals.new_tensor(len(labels))])
+        bar.update(1)
+    return totals, step
+
+
+def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
+        checkpoint_dir: Path | str | None = None, progress: bool = True, seed: int = 0,
+        device: torch.device | str | None = None,
+        on_epoch: Callable[[list[EpochRecord]], None] | None = None,
+        key: str = "recipe", desc: str = "train", eval_batch_size: int = 256, workers: int = 0) -> FitResult:
+    """Train ``model`` on ``train_set`` (items: float image (3, S, S), int label) for ``recipe.epochs``
+    and validate on ``val_set`` after every epoch.
+
+    - Re-tokenization: each epoch runs at its phase's tokenizer stride and dilation (the weights are
+      kept); the model ends at full tokenization (stride 4).
+    - Data order: epoch e shuffles with seed ``seed + e`` (DistributedSampler), so a global batch holds
+      the same images for any number of processes; ``recipe.batch_size`` is the global batch.
+    - Randomness (drop path, Mixup) is seeded with ``seed + rank`` at the start.
+    - With ``checkpoint_dir`` the full state (model, optimizer, scheduler, random states of every
+      process, history) is written atomically after every epoch, by rank 0 only, and a later call with
+      the same settings continues from it; a finished run returns at once.
+    - ``workers`` loader processes read the training data (0: in this process).
+    - ``on_epoch(history)`` is called on rank 0 after each epoch's checkpoint with all epochs so far
+      (resumed ones included). Errors name ``key.field``.
+    """
+    info = current()
+    device = torch.device(device) if device is not None else info.device
+    image_size = int(train_set[0][0].shape[-1])
+    local_batch = check_fit(recipe, model.topology, image_size, len(train_set), info.world_size, key)
+    num_classes = model.head[-1].out_features
+    phases = phase_schedule(recipe.epochs, model.topology.kernels[0], recipe.phase_ends)
+
+    sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=seed)
+    loader = DataLoader(train_set, batch_size=local_batch, sampler=sampler, drop_last=True, num_workers=workers,
+                        persistent_workers=workers > 0, pin_memory=device.type == "cuda")
+    model.to(device)
+    optimizer = make_optimizer(model, recipe)
+    parts = {"optimizer": optimizer, "scheduler": make_scheduler(optimizer, recipe, len(loader)),
+             "loss": make_loss(recipe), "mixup": make_mixup(recipe, num_classes)}
+
+    path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
+    fingerprint = _fingerprint(recipe, model, seed, len(train_set), len(val_set))
+    state = _restore(path, fingerprint, info)
+    history: list[EpochRecord] = []
+    if state is None:
+        seed_everything(seed + info.rank)
+    else:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        parts["scheduler"].load_state_dict(state["scheduler"])
+        history = [EpochRecord(**r) for r in state["history"]]
+        states = state["rng"]
+        if len(states) == info.world_size:
+            set_rng_state(states[info.rank])
+        else:  # another process count than the checkpoint's: fresh, still reproducible streams
+            seed_everything(seed + info.rank + 1000 * len(history))
+    resumed = len(history)
+
+    net = model
+    if info.world_size > 1:
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    step = resumed * len(loader)
+    for epoch in range(resumed, recipe.epochs):
+        phase = phase_at(phases, epoch)
+        model.set_tokenizer(phase.stride, phase.dilation)
+        sampler.set_epoch(epoch)
+        with tqdm(total=len(loader), desc=f"{desc} {epoch + 1}/{recipe.epochs} stride {phase.stride}",
+                  disable=not (progress and info.is_main), leave=False) as bar:
+            start = time.perf_counter()
+            totals, step = _train_epoch(net, loader, step, parts, recipe, device, bar)
+            seconds = time.perf_counter() - start
+        loss_sum, images = all_reduce_sum(totals).tolist()
+        val = evaluate_top_k(model, val_set, batch_size=eval_batch_size, device=device)
+        record = EpochRecord(epoch=epoch, loss=loss_sum / images, val_top1=val["top1"], val_top5=val["top5"],
+                             stride=phase.stride, dilation=phase.dilation, lr=optimizer.param_groups[0]["lr"],
+                             images=int(images), seconds=seconds, images_per_s=images / seconds,
+                             macs=asvit_macs(model.topology, image_size, phase.stride, num_classes))
+        history.append(record)
+        states = all_gather(rng_state())
+        if info.is_main and path is not None:
+            atomic_save({"fingerprint": fingerprint, "epoch": epoch, "phase": [phase.stride, phase.dilation],
+                         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": parts["scheduler"].state_dict(), "rng": states,
+                         "history": [asdict(r) for r in history]}, path)
+        if progress and info.is_main:
+            tqdm.write(f"{desc} epoch {epoch + 1}/{recipe.epochs}: stride {phase.stride}, loss {record.loss:.4f}, "
+                       f"val top-1 {record.val_top1:.2f}%, {record.images_per_s:.0f} images/s")
+        if info.is_main and on_epoch is not None:
+            on_epoch(list(history))
+    model.set_tokenizer(FINAL_STRIDE, 1)
+    return FitResult(history, history[-1].val_top1, history[-1].val_top5, resumed)

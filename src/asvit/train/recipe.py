@@ -1,0 +1,42 @@
+"""The training recipe turned into timm objects: optimizer, per-step cosine schedule with warm-up,
+loss (label smoothing or soft targets) and Mixup/CutMix."""
+
+from __future__ import annotations
+
+import torch
+from timm.data import Mixup
+from timm.loss import create_classification_loss
+from timm.optim import create_optimizer_v2
+from timm.scheduler import CosineLRScheduler
+from torch import nn
+
+from ..config import Recipe
+
+__all__ = ["Recipe", "make_loss", "make_mixup", "make_optimizer", "make_scheduler"]
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """timm's optimizer (AdamW by default); biases and norm weights get no weight decay."""
+    return create_optimizer_v2(model, opt=recipe.optimizer, lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int) -> CosineLRScheduler:
+    """Per-step schedule: linear warm-up from ``warmup_lr`` over ``warmup_epochs``, then
+    lr_t = min_lr + (lr - min_lr) (1 + cos(pi t / T)) / 2 over all T = epochs * steps updates."""
+    return CosineLRScheduler(optimizer, t_initial=recipe.epochs * steps_per_epoch, lr_min=recipe.min_lr,
+                             warmup_t=recipe.warmup_epochs * steps_per_epoch, warmup_lr_init=recipe.warmup_lr,
+                             t_in_epochs=False)
+
+
+def make_mixup(recipe: Recipe, num_classes: int) -> Mixup | None:
+    """timm Mixup/CutMix (which also smooths the labels), or None when both alphas are 0."""
+    if recipe.mixup == 0 and recipe.cutmix == 0:
+        return None
+    return Mixup(mixup_alpha=recipe.mixup, cutmix_alpha=recipe.cutmix, prob=recipe.mixup_prob,
+                 label_smoothing=recipe.label_smoothing, num_classes=num_classes)
+
+
+def make_loss(recipe: Recipe) -> nn.Module:
+    """Cross-entropy on Mixup's soft targets, or label-smoothed cross-entropy on class indices."""
+    mixing = recipe.mixup > 0 or recipe.cutmix > 0
+    return create_classification_loss(smoothing=recipe.label_smoothing, soft_targets=mixing)

@@ -1,0 +1,40 @@
+"""Stage ``evaluate``: the trained models of ``train.models`` (``models/<name>.pt``) on the ``data/cls``
+validation split at the dataset's image size: top-1/top-5 accuracy, parameters, MACs and inference
+throughput."""
+
+import json
+from pathlib import Path
+
+from asvit.config import load_params
+from asvit.data import dataset_info, open_classification
+from asvit.errors import exit_on_user_error
+from asvit.evaluate import evaluate_classifier
+from asvit.tracking import stage_run
+from asvit.train import load_model
+
+DATA = Path("data/cls")
+MODELS = Path("models")
+METRICS = Path("metrics/evaluate.json")
+
+
+@exit_on_user_error
+def main() -> None:
+    params = load_params()
+    settings = params.evaluate
+    trained = {name: load_model(MODELS / f"{name}.pt") for name in params.train.models}
+    image_size = dataset_info(DATA)["image_size"]
+    val_set = open_classification(DATA, "val")
+    with stage_run("evaluate", {"evaluate": settings.model_dump()}) as run:
+        report = {name: evaluate_classifier(t.model, val_set, image_size, batch_size=settings.batch_size,
+                                            throughput_batch=settings.throughput_batch,
+                                            throughput_iters=settings.throughput_iters,
+                                            warmup_iters=settings.warmup_iters)
+                  for name, t in trained.items()}
+        METRICS.parent.mkdir(exist_ok=True)
+        METRICS.write_text(json.dumps(report, indent=2) + "\n")
+        run.log_metrics(report)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

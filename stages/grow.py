@@ -1,0 +1,46 @@
+"""Stage ``grow``: the scaling rule (DESIGN.md section 8) grows the seed of artifacts/seed.json into
+the family ``asvit-g00`` (the seed at real width), ``asvit-g01``, ... (one per growth step); an
+interrupted growth resumes from artifacts/grow_state/."""
+
+from dataclasses import asdict
+from pathlib import Path
+
+from asvit.config import load_params
+from asvit.errors import exit_on_user_error
+from asvit.records import write_records
+from asvit.search import ProxyScorer, grow_family, measurement_settings, read_seed
+from asvit.search.outputs import write_csv
+from asvit.tracking import stage_run
+
+SEED = Path("artifacts/seed.json")
+STATE = Path("artifacts/grow_state")
+OUT = Path("artifacts/family.jsonl")
+PLOT = Path("plots/family.csv")
+PLOT_COLUMNS = ("step", "name", "params", "macs", "length_distortion", "ntk_cond")
+
+
+@exit_on_user_error
+def main() -> None:
+    params = load_params()
+    seed = read_seed(SEED)
+    settings = measurement_settings(params.proxy)
+    logged = {"seed": seed.seed_string(), "grow": params.grow.model_dump(),
+              "proxy": params.proxy.model_dump(exclude={"names"})}
+    with stage_run("grow", logged) as run, ProxyScorer(settings, params.proxy.workers) as scorer:
+        result = grow_family(seed, params.grow, scorer, scorer.description, params.proxy.num_classes, STATE)
+        members = [asdict(m) for m in result.members]
+        write_records(OUT, members)
+        write_csv(PLOT, members, PLOT_COLUMNS)
+        for m in members:
+            run.log_metrics({k: m[k] for k in PLOT_COLUMNS[2:]}, step=m["step"])
+        run.log_metrics({"members": len(members), "cache_hits": result.cache_hits, "seconds": result.seconds})
+        run.log_artifact(OUT)
+        run.log_artifact(PLOT)
+    print(f"{len(members)} members, stopped: {result.stop_reason} ({result.seconds:.0f} s)")
+    for m in result.members:
+        print(f"  {m.name}  {m.topology:<40} {m.params / 1e6:7.2f}M params {m.macs / 1e9:7.2f}G MACs "
+              f"L^E {m.length_distortion:.4g} kappa {m.ntk_cond:.4g}")
+
+
+if __name__ == "__main__":
+    main()

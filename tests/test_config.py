@@ -1,0 +1,42 @@
+import pytest
+import yaml
+
+from asvit.config import ConfigError, load_params, parse_params
+
+
+def test_the_shipped_params_are_valid():
+    params = load_params("params.yaml")
+    assert params.proxy.image_size % 32 == 0
+
+
+def test_defaults_fill_missing_groups():
+    assert parse_params({}).proxy.repeats == 5
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"proxy": {"repeat": 3}}, "proxy.repeat: unknown key"),
+    ({"nonsense": {}}, "nonsense: unknown key"),
+    ({"proxy": {"repeats": "many"}}, "proxy.repeats: Input should be a valid integer"),
+    ({"proxy": {"repeats": 0}}, "proxy.repeats: Input should be greater than or equal to 1 (got 0)"),
+    ({"proxy": {"image_size": 100}}, "proxy.image_size: Input should be a multiple of 32"),
+    ({"proxy": {"names": ["ntk_cond", "magic"]}}, "proxy.names: Value error, unknown proxy magic"),
+    ({"space": {"name": "nasbench"}}, "space.name: Input should be 'asvit'"),
+    ({"sample": {"count": -1}}, "sample.count: Input should be greater than or equal to 1"),
+    (["a list"], "the top level must be a mapping"),
+])
+def test_invalid_params_name_the_full_key(data, message):
+    with pytest.raises(ConfigError) as error:
+        parse_params(data, "params.yaml")
+    assert message in str(error.value)
+
+
+def test_unreadable_files(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_params(tmp_path / "missing.yaml")
+    broken = tmp_path / "params.yaml"
+    broken.write_text("proxy: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(broken)
+    broken.write_text(yaml.safe_dump({"proxy": {"batch_size": 1}}))
+    with pytest.raises(ConfigError, match="proxy.batch_size"):
+        load_params(broken)

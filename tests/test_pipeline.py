@@ -1,0 +1,74 @@
+"""The DVC pipeline end to end on a tiny profile, in a scratch copy of the repository: stages run,
+outputs and MLflow runs appear, and a parameter change re-runs only the stages that read it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {"sample": {"count": 3, "seed": 1},
+        "proxy": {"image_size": 32, "repeats": 1, "batch_size": 4, "names": ["params", "length_distortion"]}}
+
+
+def dvc(repo: Path, *args: str) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(ROOT / "dvc.yaml", repo)
+    for name in ("stages", "src"):
+        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for group, values in TINY.items():
+        params[group].update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    dvc(repo, "init", "-q")
+    return repo
+
+
+def test_sample_and_score_run_cache_and_track(repo):
+    out = dvc(repo, "repro", "score")
+    assert "Running stage 'sample'" in out and "Running stage 'score'" in out
+    assert len((repo / "artifacts/topologies.jsonl").read_text().splitlines()) == 3
+    assert len((repo / "artifacts/scores.csv").read_text().splitlines()) == 4
+    assert "seconds_per_architecture" in (repo / "metrics/score.json").read_text()
+
+    runs = mlflow.search_runs(experiment_names=["asvit"])
+    assert sorted(runs["tags.stage"]) == ["sample", "score"]
+    assert set(runs["params.proxy.repeats"].dropna()) == {"1"}
+
+    assert "didn't change" in dvc(repo, "repro", "score")
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["proxy"]["repeats"] = 2
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    out = dvc(repo, "repro", "score")
+    assert "Running stage 'score'" in out and "Running stage 'sample'" not in out
+
+
+def test_invalid_params_stop_the_stage_and_keep_outputs(repo):
+    dvc(repo, "repro", "sample")
+    before = (repo / "artifacts/topologies.jsonl").read_text()
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["sample"]["count"] = 0
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run([sys.executable, "stages/sample.py"], cwd=repo, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "params.yaml: sample.count: Input should be greater than or equal to 1" in result.stderr
+    assert (repo / "artifacts/topologies.jsonl").read_text() == before

@@ -1,0 +1,102 @@
+"""``asvit score``: output, resume, and clear errors that leave earlier outputs intact."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from asvit.cli import main
+from asvit.proxies import ScoreJob, ScoreSettings, score_records
+from asvit.models import ASViT
+from asvit.space import Topology
+
+# Scaled form at stage-1 width 8: small networks keep the tests fast.
+SEEDS = ["8,2,3,1|4,1,2,1|4,1,4,1|4,1,6,1|32,8", "4,4,2,1|2,2,6,1|3,2,3,1|2,1,5,1|64,8",
+         "6,8,5,1|3,1,3,1|2,1,2,1|2,1,4,1|16,8"]
+ARGS = ["--space", "asvit", "--proxies", "params,length_distortion", "--image-size", "32", "--repeats", "1"]
+
+
+@pytest.fixture
+def archs(tmp_path):
+    path = tmp_path / "archs.jsonl"
+    path.write_text("".join(json.dumps({"id": f"t{i}", "topology": t}) + "\n" for i, t in enumerate(SEEDS)))
+    return path
+
+
+def read(path):
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_score_writes_one_row_per_architecture(archs, tmp_path):
+    out = tmp_path / "scores.csv"
+    main(["score", "--archs", str(archs), "--out", str(out), *ARGS])
+    rows = read(out)
+    assert [r["id"] for r in rows] == ["t0", "t1", "t2"]
+    assert list(rows[0]) == ["id", "arch", "params", "length_distortion", "bad"]
+    assert float(rows[0]["params"]) == sum(p.numel() for p in ASViT(Topology.parse(SEEDS[0])).parameters())
+
+
+def test_a_rerun_continues_a_partial_table_and_matches_an_uninterrupted_run(archs, tmp_path):
+    settings = ScoreSettings(image_size=32, repeats=1)
+    jobs = [ScoreJob(f"t{i}", t, lambda t=t: ASViT(Topology.parse(t), num_classes=1000))
+            for i, t in enumerate(SEEDS)]
+    names = ["params", "length_distortion"]
+    full, partial = tmp_path / "full.csv", tmp_path / "partial.csv"
+    score_records(jobs, names, settings, full, progress=False)
+    score_records(jobs[:1], names, settings, partial, progress=False)  # stopped after one row
+    summary = score_records(jobs, names, settings, partial, progress=False)
+    assert summary["resumed_from"] == 1 and summary["scored_now"] == 2
+    assert read(partial) == read(full)
+
+
+def test_changed_settings_start_over_and_keep_the_old_table(archs, tmp_path):
+    out = tmp_path / "scores.csv"
+    main(["score", "--archs", str(archs), "--out", str(out), *ARGS])
+    old = out.read_text()
+    main(["score", "--archs", str(archs), "--out", str(out), *ARGS[:-1], "2"])
+    assert (tmp_path / "scores.csv.stale").read_text() == old
+    assert len(read(out)) == 3
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"id": "a", "topology": "8,2,3|4,1,2|4,1,4|4,1,6|32"}\n{"id": "b", "topology": \n',
+     r"archs.jsonl:2: not valid JSON"),
+    ('{"id": "a", "topology": "8,2,3|4,1,2|4,1,4|4,1,6|31"}\n',
+     r"archs.jsonl:1: topology '8,2,3\|4,1,2\|4,1,4\|4,1,6\|31': field 13 \(H\) is 31"),
+    ('{"id": "a"}\n', "archs.jsonl:1: missing field 'topology'"),
+    ('[1, 2]\n', "archs.jsonl:1: expected a JSON object"),
+])
+def test_bad_records_fail_clearly_and_leave_outputs_intact(tmp_path, capsys, content, message):
+    archs = tmp_path / "archs.jsonl"
+    archs.write_text(content)
+    out = tmp_path / "scores.csv"
+    out.write_text("earlier output\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", "--archs", str(archs), "--out", str(out), *ARGS])
+    assert exit_info.value.code == 2
+    assert pytest.importorskip("re").search(message, capsys.readouterr().err)
+    assert out.read_text() == "earlier output\n"
+
+
+def test_missing_architecture_file_exits_non_zero(tmp_path):
+    out = tmp_path / "scores.csv"
+    result = subprocess.run([sys.executable, "-m", "asvit.cli", "score", "--archs", str(tmp_path / "none.jsonl"),
+                             "--out", str(out), *ARGS], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "none.jsonl: architecture file not found" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_autoformer_records_are_scored(tmp_path):
+    archs = tmp_path / "af.jsonl"
+    archs.write_text(json.dumps({"id": "x", "embed_dim": 32, "depth": 2, "num_heads": [1, 2],
+                                 "mlp_ratio": [2.0, 3.0], "accuracy": {"c100": 50.0}}) + "\n")
+    out = tmp_path / "scores.csv"
+    main(["score", "--space", "autoformer", "--archs", str(archs), "--out", str(out),
+          "--proxies", "ntk_cond,dss", "--image-size", "32", "--repeats", "1", "--batch-size", "4"])
+    row = read(out)[0]
+    assert row["id"] == "x" and float(row["ntk_cond"]) >= 1 and float(row["dss"]) > 0

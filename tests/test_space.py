@@ -1,0 +1,78 @@
+import random
+
+import pytest
+
+from asvit.space import (DECISIONS, SPACE_SIZE, AutoFormerArch, ArchitectureError, Topology, TopologyError,
+                         mutate, sample_topologies)
+
+from .conftest import PAPER_LARGE, PAPER_SEED
+
+
+def test_space_size_is_the_papers():
+    assert SPACE_SIZE == 4_556_250
+    assert len(DECISIONS) == 13
+
+
+@pytest.mark.parametrize("text", [PAPER_SEED, PAPER_LARGE, "4,4,2|2,2,6|3,2,3|2,1,5|64"])
+def test_parse_format_round_trip(text):
+    assert str(Topology.parse(text)) == text
+
+
+def test_scaled_form_fields():
+    large = Topology.parse(PAPER_LARGE)
+    assert large.depths == (5, 2, 5, 2) and large.width == 180
+    assert large.widths == (180, 360, 720, 1024)
+    assert large.stage_heads == (4, 8, 16, 32)
+    assert large.seed_string() == PAPER_SEED
+    assert Topology.parse(PAPER_SEED).scaled_string() == "8,2,3,1|4,1,2,1|4,1,4,1|4,1,6,1|32,32"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("9,2,3|4,1,2|4,1,4|4,1,6|32", "field 1 (K1) is 9; allowed values: 4, 5, 6, 7, 8"),
+    ("8,2,3|4,1,2|4,1,4|4,2,6|32", "field 11 (S4) is 2; allowed values: 1"),
+    ("8,2,3|4,1,2|4,1,4|4,1,6|48", "field 13 (H) is 48; allowed values: 16, 32, 64"),
+    ("8,2,x|4,1,2|4,1,4|4,1,6|32", "field 3 (E1) is 'x', not an integer"),
+    ("8,2,3|4,1,2|4,1,4|4,1,6", "expected 5 groups"),
+    ("8,2|4,1,2|4,1,4|4,1,6|32", "group 1 '8,2' has 2 fields; the seed form expects 3 (K1,S1,E1)"),
+    ("8,2,3,5|4,1,2,2|4,1,4,5|4,1,6,2|32", "group 5 '32' has 1 fields; the scaled form expects 2 (H,C)"),
+    ("8,2,3,0|4,1,2,2|4,1,4,5|4,1,6,2|32,180", "field 4 (L1) is 0; allowed values: any integer >= 1"),
+    ("", "expected 5 groups"),
+])
+def test_malformed_strings_name_the_position(text, message):
+    with pytest.raises(TopologyError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Topology.parse(text)
+
+
+def test_sampling_is_seeded_distinct_and_valid():
+    first, again, other = sample_topologies(50, 1), sample_topologies(50, 1), sample_topologies(50, 2)
+    assert first == again and first != other
+    assert len({t.seed_string() for t in first}) == 50
+    for topology in first:
+        assert Topology.parse(str(topology)) == topology
+
+
+def test_sampling_covers_every_choice():
+    seen = [set() for _ in DECISIONS]
+    for topology in sample_topologies(400, 0):
+        for i, value in enumerate(topology.decisions):
+            seen[i].add(value)
+    assert [tuple(sorted(s)) for s in seen] == [d.choices for d in DECISIONS]
+
+
+def test_mutation_changes_at_least_one_decision_and_keeps_scale():
+    rng = random.Random(0)
+    base = Topology.parse(PAPER_LARGE)
+    for _ in range(100):
+        child = mutate(base, rng, probability=0.0)
+        changed = sum(a != b for a, b in zip(child.decisions, base.decisions))
+        assert changed == 1
+        assert child.depths == base.depths and child.width == base.width
+
+
+def test_autoformer_record_validation():
+    arch = AutoFormerArch.from_record({"embed_dim": 192, "depth": 2, "num_heads": [3, 4], "mlp_ratio": [3.5, 4]})
+    assert arch.num_heads == (3, 4) and arch.mlp_ratio == (3.5, 4.0)
+    with pytest.raises(ArchitectureError, match="num_heads has 1 entries but depth is 2"):
+        AutoFormerArch.from_record({"embed_dim": 192, "depth": 2, "num_heads": [3], "mlp_ratio": [3.5, 4]})
+    with pytest.raises(ArchitectureError, match="missing field"):
+        AutoFormerArch.from_record({"embed_dim": 192})
