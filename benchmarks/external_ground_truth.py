@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
-from asvit.correlation import rank_agreement
+from asvit.correlation import agreement_table, format_agreements, read_scores, read_truth
 from asvit.proxies import PROXIES, ScoreSettings, score_file
 from asvit.records import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 TRUTH = ROOT.parent / "shared" / "benchmarks" / "vitbench101_autoformer.jsonl"
 OUT = ROOT / "benchmarks" / "results" / "vitbench101_scores.csv"
+TRUTH_COLUMNS = ("c100_base_acc", "c100_kd_acc", "flower_base_acc", "flower_kd_acc", "chaoyang_base_acc",
+                 "chaoyang_kd_acc", "imagenet_super_acc")
 
 
 def main() -> None:
@@ -41,19 +41,11 @@ def main() -> None:
     names = list(PROXIES)
     score_file(subset, "autoformer", names, settings, args.out)
 
-    scores = pd.read_csv(args.out).set_index("id")
-    truth = pd.DataFrame({r.id: r.extra["accuracy"] for r in records}).T.astype(float)
+    scores = read_scores(args.out)
     print(f"\n{len(records)} architectures, proxies at {args.image_size}px, {args.repeats} repeat(s)")
-    for column in truth.columns:
+    for column in TRUTH_COLUMNS:
         print(f"\n{column}")
-        print(f"  {'proxy':<18} {'n':>4} {'Kendall tau':>12} {'95% CI':>17} {'Spearman':>9}")
-        for name in names:
-            joined = scores[[name]].join(truth[column], how="inner")
-            agreement = rank_agreement(joined[name], joined[column],
-                                       higher_is_better=PROXIES[name].higher_is_better)
-            ci = agreement.kendall_ci
-            print(f"  {name:<18} {agreement.n:>4} {agreement.kendall_tau:>12.3f} "
-                  f"[{ci.low:>6.3f}, {ci.high:>6.3f}] {agreement.spearman_rho:>9.3f}")
+        print(format_agreements(agreement_table(scores, read_truth(args.truth, column))))
 
 
 if __name__ == "__main__":

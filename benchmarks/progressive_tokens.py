@@ -19,7 +19,7 @@ from asvit.config import Recipe
 from asvit.data import open_classification, prepare_classification
 from asvit.models import ASViT
 from asvit.space import Topology
-from asvit.train import fit, phase_cost, phase_schedule
+from asvit.train import fit, measured_macs, phase_cost, phase_schedule, relative_macs
 
 PAPER_SEED = "8,2,3|4,1,2|4,1,4|4,1,6|32"
 
@@ -60,13 +60,19 @@ def main() -> None:
 
     full, full_wall = results["full"]
     prog, prog_wall = results["progressive"]
-    formula = phase_cost(topology, args.image_size, phase_schedule(args.epochs, topology.kernels[0], [0.27, 0.44]),
-                         args.classes)
+    cost = phase_cost(topology, args.image_size, phase_schedule(args.epochs, topology.kernels[0], [0.27, 0.44]),
+                      args.classes)
     print(f"topology {topology.scaled_string()} at {args.image_size} px, {args.epochs} epochs, "
           f"{args.train_size} training images, {args.threads} threads")
     print("strides per epoch (progressive): " + " ".join(str(r.stride) for r in prog.history))
+    model = ASViT(topology, num_classes=args.classes)
+    full_macs, formula = measured_macs(model, args.image_size), relative_macs(topology, args.image_size, args.classes)
+    for phase in phase_schedule(args.epochs, topology.kernels[0], [0.27, 0.44]):
+        measured = measured_macs(model, args.image_size, phase.stride, phase.dilation)
+        print(f"  stride {phase.stride:2d} dilation {phase.dilation}: {phase.end - phase.start} epochs, MACs "
+              f"{measured / full_macs:.3f} of full tokenization measured, {formula[phase.stride]:.3f} by formula")
     print(f"training MACs ratio progressive / full: {prog.train_macs / full.train_macs:.3f} "
-          f"(formula {formula:.3f})")
+          f"(formula {cost:.3f})")
     print(f"training time ratio progressive / full: {prog.train_seconds / full.train_seconds:.3f} "
           f"({prog.train_seconds:.1f} s / {full.train_seconds:.1f} s)")
     print(f"wall time ratio with validation:        {prog_wall / full_wall:.3f} "

@@ -151,7 +151,7 @@ def test_a_seed_over_the_parameter_limit_names_the_key():
 
 
 @pytest.mark.parametrize("text, message", [
-    (None, "seed file not found"), ("{", "not valid JSON"), ('{"steps": 3}', "'seed' topology string"),
+    (None, "seed file not found"), ("{", "not valid JSON"), ('{"steps": 3}', "expected a JSON object with a 'seed'"),
     ('{"seed": "8,2,3|4,1,2|4,1,4|4,1,6|33"}', "seed: .*field 13 \\(H\\)"),
 ])
 def test_a_bad_seed_file_is_named(tmp_path, text, message):

@@ -3,6 +3,7 @@ outputs and MLflow runs appear, and a parameter change re-runs only the stages t
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,8 +15,11 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {"sample": {"count": 3, "seed": 1},
-        "proxy": {"image_size": 32, "repeats": 1, "batch_size": 4, "names": ["params", "length_distortion"]}}
+TINY = {"data": {"train_size": 64, "val_size": 32, "num_classes": 3},
+        "sample": {"count": 4, "seed": 1},
+        "proxy": {"image_size": 32, "repeats": 1, "batch_size": 4, "names": ["params", "length_distortion"]},
+        "groundtruth": {"width": 4, "recipe": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0}},
+        "kendall": {"resamples": 50}}
 
 
 def dvc(repo: Path, *args: str) -> str:
@@ -35,7 +39,11 @@ def repo(tmp_path) -> Path:
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for group, values in TINY.items():
-        params[group].update(values)
+        for key, value in values.items():
+            if isinstance(value, dict):
+                params[group][key].update(value)
+            else:
+                params[group][key] = value
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     dvc(repo, "init", "-q")
@@ -60,6 +68,18 @@ def test_sample_and_score_run_cache_and_track(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     out = dvc(repo, "repro", "score")
     assert "Running stage 'score'" in out and "Running stage 'sample'" not in out
+
+
+def test_kendall_measures_every_proxy_against_trained_accuracy(repo):
+    out = dvc(repo, "repro", "kendall")
+    for stage in ("data", "sample", "score", "groundtruth", "kendall"):
+        assert f"Running stage '{stage}'" in out
+    result = json.loads((repo / "metrics/kendall.json").read_text())
+    assert set(result) == {"params", "length_distortion"}
+    assert result["params"]["n"] == 4 and -1 <= result["params"]["kendall_tau"] <= 1
+    plot = (repo / "plots/kendall.csv").read_text().splitlines()
+    assert plot[0] == "id,params,length_distortion,accuracy" and len(plot) == 5
+    assert len((repo / "artifacts/groundtruth.csv").read_text().splitlines()) == 5
 
 
 def test_invalid_params_stop_the_stage_and_keep_outputs(repo):

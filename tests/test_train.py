@@ -110,7 +110,8 @@ def test_fit_runs_each_epoch_at_its_phase_and_keeps_the_parameters():
 
 # --- MACs -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,width,size", [(TINY, 8, 128), (PAPER_SEED, 8, 160), ("7,8,2|3,4,5|4,2,6|3,1,3|64", 8, 256)])
+@pytest.mark.parametrize("text,width,size", [(TINY, 8, 128), (PAPER_SEED, 8, 160),
+                                              ("7,8,2|3,4,5|4,2,6|3,1,3|64", 8, 256)])
 def test_phase_macs_relative_to_full_tokenization_match_the_formula(text, width, size):
     topology = Topology.parse(text).scaled(width=width, depths=(1, 2, 1, 1))
     model = ASViT(topology, num_classes=10)
@@ -266,6 +267,46 @@ def test_unknown_family_member_names_the_key(tmp_path):
     assert chosen == {"asvit-g01": Topology.parse(TINY).scaled(width=9)}
     with pytest.raises(TrainError, match=r"train\.models: unknown model 'asvit-g07'; .* has asvit-g00, asvit-g01"):
         select_members(family, ["asvit-g00", "asvit-g07"])
+
+
+# --- the train and evaluate stages ----------------------------------------------------------------
+
+def run_stage(name: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "stages" / f"{name}.py")], cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_train_and_evaluate_stages(tmp_path):
+    from asvit.data import prepare_classification
+
+    prepare_classification("generated", tmp_path / "data/cls", image_size=32, seed=0, num_classes=4, train_size=48,
+                           val_size=24)
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts/family.jsonl").write_text("".join(json.dumps(
+        {"name": f"asvit-g0{i}", "topology": Topology.parse(TINY).scaled(width=8 + 4 * i).scaled_string()}) + "\n"
+        for i in range(2)))
+    params = {"train": {"models": ["asvit-g07"], "epochs": 2, "batch_size": 16, "phase_ends": None},
+              "evaluate": {"throughput_batch": 2, "throughput_iters": 1, "warmup_iters": 0}}
+    (tmp_path / "params.yaml").write_text(json.dumps(params))
+    refused = run_stage("train", tmp_path)
+    assert refused.returncode == 2
+    assert "train.models: unknown model 'asvit-g07'" in refused.stderr and not (tmp_path / "models").exists()
+
+    params["train"]["models"] = ["asvit-g01"]
+    (tmp_path / "params.yaml").write_text(json.dumps(params))
+    trained = run_stage("train", tmp_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    summary = json.loads((tmp_path / "metrics/train.json").read_text())["asvit-g01"]
+    model = load_model(tmp_path / "models/asvit-g01.pt")
+    assert model.topology == Topology.parse(TINY).scaled(width=12) and model.meta["top1"] == summary["top1"]
+    rows = (tmp_path / "plots/train.csv").read_text().splitlines()
+    assert rows[0].startswith("model,epoch,loss,val_top1") and len(rows) == 3
+    assert (tmp_path / "checkpoints/train/asvit-g01/last.pt").is_file()
+
+    evaluated = run_stage("evaluate", tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = json.loads((tmp_path / "metrics/evaluate.json").read_text())["asvit-g01"]
+    assert report["top1"] == pytest.approx(summary["top1"]) and report["macs"] == summary["macs"]
 
 
 if __name__ == "__main__":

@@ -32,9 +32,29 @@ def _run_score(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def _add_kendall(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scores", type=Path, required=True, help="score CSV written by `asvit score`")
+    parser.add_argument("--truth", type=Path, required=True, help="ground truth: CSV or JSON lines")
+    parser.add_argument("--truth-column", required=True, help="accuracy column, e.g. val_top1 or c100_base_acc")
+    parser.add_argument("--out", type=Path, help="write the correlations as JSON")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _run_kendall(args: argparse.Namespace) -> None:
+    from .correlation import agreement_table, format_agreements, read_scores, read_truth
+
+    table = agreement_table(read_scores(args.scores), read_truth(args.truth, args.truth_column),
+                            resamples=args.resamples, seed=args.seed)
+    print(format_agreements(table))
+    if args.out:
+        args.out.write_text(json.dumps({k: v.to_dict() for k, v in table.items()}, indent=2) + "\n")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], None]]] = {
     "score": ("score architectures with training-free proxies", _add_score, _run_score),
+    "kendall": ("rank correlation of proxy scores with accuracies", _add_kendall, _run_kendall),
 }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import AsvitError
 
@@ -209,12 +209,50 @@ class GrowParams(Section):
         return target
 
 
+class DataParams(Section):
+    """The classification dataset the ``data`` stage prepares in ``data/cls/`` (DESIGN.md section 12)."""
+
+    source: Literal["generated", "digits", "cifar10", "imagefolder"] = "generated"
+    path: Path | None = Field(None, description="dataset location for cifar10 and imagefolder")
+    image_size: int = Field(32, ge=32, multiple_of=32)
+    num_classes: int = Field(10, ge=2, description="classes of the generated dataset")
+    train_size: int = Field(2000, ge=1, description="generated training images")
+    val_size: int = Field(500, ge=1, description="generated validation images")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _path_for_local_sources(self) -> DataParams:
+        if self.source in ("cifar10", "imagefolder") and self.path is None:
+            raise ValueError(f"data.path is required for source {self.source!r}")
+        return self
+
+
+class GroundtruthParams(Section):
+    """How every sampled topology is trained for the Kendall-tau study: one fixed recipe."""
+
+    width: int = Field(16, ge=1, description="stage-1 width C the topologies are trained at")
+    seed: int = 0
+    recipe: Recipe = Recipe(epochs=5, batch_size=64, lr=2e-3, warmup_epochs=1, phase_ends=None)
+
+
+class KendallParams(Section):
+    """Rank correlation of every proxy with the ground truth."""
+
+    truth_column: str = "val_top1"
+    resamples: int = Field(1000, ge=10, description="bootstrap resamples of the confidence intervals")
+    top_k: list[int] = Field(default_factory=lambda: [5, 10], min_length=1)
+    seed: int = 0
+
+
 class Params(Section):
     """All of ``params.yaml``, grouped by stage."""
 
+    data: DataParams = DataParams()
     space: SpaceParams = SpaceParams()
     sample: SampleParams = SampleParams()
     proxy: ProxyParams = ProxyParams()
+    groundtruth: GroundtruthParams = GroundtruthParams()
+    kendall: KendallParams = KendallParams()
     search: SearchParams = SearchParams()
     grow: GrowParams = GrowParams()
     train: TrainParams = TrainParams()

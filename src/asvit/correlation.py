@@ -7,11 +7,14 @@ correlation always means "the proxy ranks like accuracy".
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from .errors import AsvitError
@@ -88,3 +91,66 @@ def rank_agreement(scores: Sequence[float], accuracy: Sequence[float], higher_is
             spearman_ci=_bootstrap_interval(x, y, spearman_rho, resamples, seed),
             top_k_overlap={k: top_k_overlap(x, y, k) for k in top_k},
         )
+
+
+def read_truth(path: Path | str, column: str) -> pd.Series:
+    """Accuracy by architecture id from a CSV (``id`` plus columns) or a JSON-lines file whose
+    records carry the column at the top level or inside an ``accuracy`` mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise AsvitError(f"{path}: ground-truth file not found")
+    if path.suffix == ".csv":
+        table = pd.read_csv(path, dtype={"id": str})
+    else:
+        rows = []
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise AsvitError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+            rows.append({"id": str(record.get("id", number)), **record.get("accuracy", {}),
+                         **{k: v for k, v in record.items() if not isinstance(v, (dict, list))}})
+        table = pd.DataFrame(rows)
+    if "id" not in table or column not in table:
+        available = ", ".join(c for c in table.columns if c != "id")
+        raise AsvitError(f"{path}: no column {column!r}; available: {available}")
+    return pd.to_numeric(table.set_index("id")[column], errors="coerce")
+
+
+def read_scores(path: Path | str) -> pd.DataFrame:
+    """A score table (``asvit score`` output) indexed by id, with its registered proxy columns."""
+    from .proxies import PROXIES
+
+    path = Path(path)
+    if not path.is_file():
+        raise AsvitError(f"{path}: score table not found")
+    table = pd.read_csv(path, dtype={"id": str}).set_index("id")
+    proxies = [c for c in table.columns if c in PROXIES]
+    if not proxies:
+        raise AsvitError(f"{path}: no proxy columns; expected some of {', '.join(PROXIES)}")
+    return table[proxies]
+
+
+def agreement_table(scores: pd.DataFrame, truth: pd.Series, top_k: Sequence[int] = (5, 10),
+                    resamples: int = 1000, seed: int = 0) -> dict[str, RankAgreement]:
+    """:func:`rank_agreement` of every proxy column against ``truth``, matched by id, each in its
+    registered direction."""
+    from .proxies import PROXIES
+
+    joined = scores.join(truth.rename("__truth__"), how="inner")
+    if joined.empty:
+        raise AsvitError("no architecture id is both in the scores and in the ground truth")
+    return {name: rank_agreement(joined[name], joined["__truth__"], PROXIES[name].higher_is_better,
+                                 top_k, resamples, seed)
+            for name in scores.columns}
+
+
+def format_agreements(table: dict[str, RankAgreement]) -> str:
+    """A text table: proxy, n, Kendall tau with its 95% interval, Spearman rho with its interval."""
+    lines = [f"{'proxy':<18} {'n':>4} {'Kendall tau':>11} {'95% CI':>16} {'Spearman':>9} {'95% CI':>16}"]
+    for name, a in table.items():
+        lines.append(f"{name:<18} {a.n:>4} {a.kendall_tau:>11.3f} [{a.kendall_ci.low:>6.3f},{a.kendall_ci.high:>6.3f}] "
+                     f"{a.spearman_rho:>9.3f} [{a.spearman_ci.low:>6.3f},{a.spearman_ci.high:>6.3f}]")
+    return "\n".join(lines)

@@ -1,5 +1,7 @@
 """The one exception type of the data module."""
 
+from ..errors import AsvitError
 
-class DataError(ValueError):
+
+class DataError(AsvitError):
     """A bad data input: unknown source, missing or corrupt file, empty folder, unprepared directory."""

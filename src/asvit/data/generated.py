@@ -1,15 +1,20 @@
 """The ``generated`` source: a procedurally drawn, seeded shape-classification task.
 
-Each class is one shape type. An image draws its shape with a random colour, size, aspect, rotation and
-position over a tilted two-colour background cluttered with soft blobs and line strokes (a few strokes
-also cross over the shape), then adds Gaussian pixel noise. Shapes are signed distance-like fields, so
-their edges are antialiased; everything is vectorised over chunks of images.
+Each class is one shape type. An image draws its shape in a random bright colour with a random size,
+aspect, rotation (within +-30 degrees, so that no class turns into another: a square at 45 degrees
+is the diamond) and position, over a dark tinted gradient cluttered with soft blobs and line
+strokes (a few strokes also cross over the shape), then adds Gaussian pixel noise. The shape is
+always brighter than the background: with random hues both ways, tiny ViTs trained for a few
+epochs stay near chance (measured), while this task reaches about 55% on 10 classes in 4 epochs
+and still separates architectures. Shapes are signed distance-like fields, so their edges are
+antialiased; everything is vectorised over chunks of images.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor
@@ -21,13 +26,16 @@ ShapeField = Callable[[Tensor, Tensor], Tensor]
 """(u, v) in the shape's unit frame -> roughly the distance to the outline: positive inside, negative outside."""
 
 _CHUNK = 256  # images rendered at once
-_RADIUS = (0.16, 0.32)  # shape radius as a fraction of the image side
+_RADIUS = (0.22, 0.38)  # shape radius as a fraction of the image side
 _LOG_ASPECT = 0.25  # shapes are stretched by up to exp(+-_LOG_ASPECT) along their own axis
-_BLOBS = 4  # at most this many soft blobs behind the shape
-_BACK_STROKES = 6  # at most this many line strokes behind the shape
-_FRONT_STROKES = 2  # at most this many thin line strokes over the shape
-_NOISE_STD = (0.02, 0.08)  # per-image Gaussian pixel noise, in [0, 1] pixel units
-_MIN_CONTRAST = 0.25  # least mean |shape colour - background colour| over the channels
+_ROTATION = math.pi / 6  # shapes turn by up to this angle either way
+_SHIFT = 0.15  # the shape centre moves up to this fraction of the side from the image centre
+_BLOBS = 2  # at most this many soft blobs behind the shape
+_BACK_STROKES = 3  # at most this many line strokes behind the shape
+_FRONT_STROKES = 1  # at most this many thin line strokes over the shape
+_NOISE_STD = (0.02, 0.05)  # per-image Gaussian pixel noise, in [0, 1] pixel units
+_BACKGROUND = (0.0, 0.35)  # range of each background channel's base value
+_SHAPE = (0.6, 1.0)  # range of each shape colour channel
 
 
 def _box(u: Tensor, v: Tensor, half_u: float, half_v: float, at_u: float = 0.0, at_v: float = 0.0) -> Tensor:
@@ -141,9 +149,9 @@ def _over(canvas: Tensor, colour: Tensor, alpha: Tensor) -> None:
 
 
 def _background(count: int, size: int, gen: torch.Generator) -> Tensor:
-    """(count, 3, size, size) linear gradients around a random base colour along a random direction."""
-    base = torch.rand(count, 3, generator=gen)
-    tilt = _uniform(gen, (count, 3), -0.35, 0.35)
+    """(count, 3, size, size) dark linear gradients around a random base colour along a random direction."""
+    base = _uniform(gen, (count, 3), *_BACKGROUND)
+    tilt = _uniform(gen, (count, 3), -0.15, 0.15)
     angle = _uniform(gen, (count,), 0.0, 2 * math.pi)
     x, y = _grid(size)
     along = (x - 0.5) * _col(angle.cos()) + (y - 0.5) * _col(angle.sin())
@@ -191,9 +199,8 @@ def _shape_frame(count: int, size: int, gen: torch.Generator) -> tuple[Tensor, T
     """Random placements: each pixel's (u, v) in its image's shape frame, and the shape radius (n,)."""
     radius = _uniform(gen, (count,), *_RADIUS)
     stretch = _uniform(gen, (count,), -_LOG_ASPECT, _LOG_ASPECT).exp().sqrt()
-    angle = _uniform(gen, (count,), 0.0, 2 * math.pi)
-    margin = 0.8 * radius.unsqueeze(1)
-    centre = margin + torch.rand(count, 2, generator=gen) * (1 - 2 * margin)
+    angle = _uniform(gen, (count,), -_ROTATION, _ROTATION)
+    centre = 0.5 + _uniform(gen, (count, 2), -_SHIFT, _SHIFT)
     x, y = _grid(size)
     dx, dy = x - _col(centre[:, 0]), y - _col(centre[:, 1])
     cos, sin = _col(angle.cos()), _col(angle.sin())
@@ -202,16 +209,8 @@ def _shape_frame(count: int, size: int, gen: torch.Generator) -> tuple[Tensor, T
     return u, v, radius
 
 
-def _contrasting(canvas: Tensor, gen: torch.Generator) -> Tensor:
-    """Random (n, 3) colours, replaced by a hue-shifted one where too close to the mean of ``canvas``."""
-    colour = torch.rand(canvas.shape[0], 3, generator=gen)
-    backdrop = canvas.mean(dim=(2, 3))
-    too_close = (colour - backdrop).abs().mean(dim=1, keepdim=True) < _MIN_CONTRAST
-    return torch.where(too_close, (backdrop + 0.5) % 1, colour)
-
-
 def _draw_shapes(canvas: Tensor, labels: Tensor, names: list[str], gen: torch.Generator) -> None:
-    """Composite each image's class shape ``names[label]`` at a random placement in a contrasting colour."""
+    """Composite each image's class shape ``names[label]`` at a random placement in a bright colour."""
     size = canvas.shape[-1]
     u, v, radius = _shape_frame(canvas.shape[0], size, gen)
     field = torch.empty_like(u)
@@ -219,7 +218,7 @@ def _draw_shapes(canvas: Tensor, labels: Tensor, names: list[str], gen: torch.Ge
         chosen = labels == label
         field[chosen] = SHAPES[name](u[chosen], v[chosen])
     coverage = (field * _col(radius) * size + 0.5).clamp_(0, 1)
-    _over(canvas, _contrasting(canvas, gen), coverage)
+    _over(canvas, _uniform(gen, (canvas.shape[0], 3), *_SHAPE), coverage)
 
 
 def _render(labels: Tensor, names: list[str], size: int, gen: torch.Generator) -> Tensor:
@@ -234,11 +233,24 @@ def _render(labels: Tensor, names: list[str], size: int, gen: torch.Generator) -
     return canvas.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread meanwhile: rendering is many small element-wise operations, which
+    two threads barely speed up, but slow down ten-fold when other processes busy the cores (measured)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def generate_shapes(count: int, num_classes: int, image_size: int, seed: int) -> tuple[Tensor, Tensor]:
     """``count`` images (uint8, (count, 3, image_size, image_size)) and their int64 labels, with classes
     balanced to within one image, all determined by ``seed``."""
     names = shape_names(num_classes)
     gen = generator(seed)
     labels = (torch.arange(count) % num_classes)[torch.randperm(count, generator=gen)]
-    images = [_render(chunk, names, image_size, gen) for chunk in labels.split(_CHUNK)]
+    with _one_thread():
+        images = [_render(chunk, names, image_size, gen) for chunk in labels.split(_CHUNK)]
     return torch.cat(images), labels

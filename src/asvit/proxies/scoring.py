@@ -3,13 +3,12 @@ initialised networks, and append the results to a CSV that a rerun continues fro
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import AsvitError
+from ..table import ResumableTable
 from .base import BadTopology, ProxyInputs, get_proxy
 
 
@@ -109,6 +109,10 @@ def _measure(arch: Any, name: str, repeat: int) -> tuple[float | None, float]:
     return value, time.perf_counter() - start
 
 
+class PoolError(AsvitError):
+    """A worker process of a :class:`ProxyPool` died."""
+
+
 @dataclass
 class PendingScore:
     """The proxies of one architecture being measured by a :class:`ProxyPool`."""
@@ -119,7 +123,11 @@ class PendingScore:
         """Wait for every repeat; combine them exactly as :func:`score_network` does."""
         result = ScoreResult(values={})
         for name, futures in self.futures.items():
-            samples = [future.result() for future in futures]
+            try:
+                samples = [future.result() for future in futures]
+            except BrokenProcessPool:
+                raise PoolError(f"a proxy worker process died while measuring {name} (killed for lack of "
+                                "memory?); results measured before are kept; lower proxy.workers") from None
             result.seconds[name] = sum(seconds for _, seconds in samples)
             if any(value is None for value, _ in samples):
                 result.values[name] = math.nan
@@ -202,56 +210,12 @@ def score_jobs(jobs: Sequence[ScoreJob], names: Sequence[str], settings: ScoreSe
         yield item.result()
 
 
-class ScoreTable:
-    """A CSV of ``id``, ``arch``, one column per proxy and ``bad``, appended and flushed row by row
-    so an interrupted run loses at most the row in progress.
-
-    A sidecar ``<name>.settings.json`` records the proxies and settings the rows were measured
-    with. :meth:`resume` keeps the rows measured with the current settings for the same
-    architectures; a table measured otherwise is moved aside to ``<name>.stale``, never deleted.
-    """
+class ScoreTable(ResumableTable):
+    """The score CSV: ``id``, ``arch``, one column per proxy and ``bad``; continued by a rerun with
+    the same proxies and settings (see :class:`~asvit.table.ResumableTable`)."""
 
     def __init__(self, path: Path, names: Sequence[str], settings: ScoreSettings) -> None:
-        self.path = Path(path)
-        self.columns = ["id", "arch", *names, "bad"]
-        self.sidecar = self.path.with_name(self.path.name + ".settings.json")
-        self.fingerprint = {"proxies": list(names), "settings": asdict(settings)}
-
-    def _read_rows(self) -> list[dict[str, str]] | None:
-        """The rows of a readable table with matching columns and settings, else None."""
-        if not (self.path.exists() and self.sidecar.exists()):
-            return None
-        try:
-            if json.loads(self.sidecar.read_text()) != self.fingerprint:
-                return None
-        except json.JSONDecodeError:
-            return None
-        with self.path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            return list(reader) if reader.fieldnames == self.columns else None
-
-    def resume(self, jobs: Sequence[ScoreJob]) -> set[str]:
-        """Prepare the table for ``jobs`` and return the ids already measured."""
-        wanted = {job.id: job.arch for job in jobs}
-        rows = self._read_rows()
-        if rows is None and self.path.exists():
-            stale = self.path.with_name(self.path.name + ".stale")
-            self.path.replace(stale)
-            print(f"{self.path} was measured with other proxies or settings; moved to {stale}")
-        kept = [r for r in rows or [] if wanted.get(r["id"]) == r["arch"]]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.sidecar.write_text(json.dumps(self.fingerprint, indent=2) + "\n")
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns)
-            writer.writeheader()
-            writer.writerows(kept)
-        tmp.replace(self.path)
-        return {r["id"] for r in kept}
-
-    def append(self, row: dict[str, object]) -> None:
-        with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+        super().__init__(path, [*names, "bad"], {"proxies": list(names), "settings": asdict(settings)})
 
 
 def score_records(jobs: Sequence[ScoreJob], names: Sequence[str], settings: ScoreSettings, out: Path,
@@ -262,7 +226,7 @@ def score_records(jobs: Sequence[ScoreJob], names: Sequence[str], settings: Scor
     for name in names:
         get_proxy(name)
     table = ScoreTable(out, names, settings)
-    done = table.resume(jobs)
+    done = table.resume({job.id: job.arch for job in jobs})
     todo = [job for job in jobs if job.id not in done]
     seconds = {name: 0.0 for name in names}
     bad = 0

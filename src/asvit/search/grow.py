@@ -162,7 +162,7 @@ class Grower:
         members = [Member(**m) for m in saved["members"]] if saved else []
         stop: str | None = saved["stop"] if saved else None
         seconds = float(saved["seconds"]) if saved else 0.0
-        self.check_start()
+        self.check_start()  # before any measurement
         bar = tqdm(desc="grow", unit="member", initial=len(members), disable=not self.progress)
         while stop is None:
             start = time.perf_counter()
@@ -195,7 +195,6 @@ def grow_family(seed: Topology, params: GrowParams, scorer: Scorer, measurement:
     parameter and MAC counts at ``params.image_size``."""
     count_params, count_macs = counters or real_size_counters(num_classes, params.image_size)
     grower = Grower(seed, params, scorer, count_params, count_macs, progress)
-    grower.check_start()
     cache = ScoreCache(state_dir / "cache.json" if state_dir else None, dict(measurement))
     fingerprint = grow_fingerprint(seed, params, measurement, num_classes)
     return grower.run(cache, state_dir / "state.pt" if state_dir else None, fingerprint)

@@ -50,13 +50,15 @@ HISTORY_COLUMNS = ("step", "topology", "reward", "entropy", *REWARD_METRICS, "ba
 @dataclass
 class SearchResult:
     """The seed, its proxy values, the per-step history (``HISTORY_COLUMNS``), how many steps drew
-    a topology already measured earlier in the search (cache hits), and the search's seconds."""
+    a topology already measured earlier in the search (cache hits), the search's seconds (over all
+    resumed runs), and how many topologies this run measured (the rest came from the cache)."""
 
     seed: Topology
     values: dict[str, float]
     history: list[dict[str, Any]]
     cache_hits: int
     seconds: float
+    measured: int
 
     @property
     def steps(self) -> int:
@@ -113,4 +115,4 @@ def run_search(params: SearchParams, scorer: Scorer, measurement: Mapping[str, A
     start = time.perf_counter()
     seed = method.result()
     [values] = cache.scores([seed], scorer)
-    return SearchResult(seed, values, history, hits, seconds + time.perf_counter() - start)
+    return SearchResult(seed, values, history, hits, seconds + time.perf_counter() - start, cache.scored)

@@ -9,8 +9,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
+from timm.data import Mixup
+from timm.scheduler import CosineLRScheduler
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -110,10 +113,19 @@ def _restore(path: Path | None, fingerprint: str, info: DistInfo) -> dict | None
     return state
 
 
-def _train_epoch(net: nn.Module, loader: DataLoader, step: int, parts: dict, recipe: Recipe,
+class _Training(NamedTuple):
+    """What one optimisation step uses besides the network and the batch."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: CosineLRScheduler
+    criterion: nn.Module
+    mixup: Mixup | None
+
+
+def _train_epoch(net: nn.Module, loader: DataLoader, step: int, parts: _Training, recipe: Recipe,
                  device: torch.device, bar: tqdm) -> tuple[torch.Tensor, int]:
-    """One pass over ``loader``; returns the summed loss over this process's images and ``step``."""
-    optimizer, scheduler, criterion, mixup = parts["optimizer"], parts["scheduler"], parts["loss"], parts["mixup"]
+    """One pass over ``loader``; returns [summed loss, images] of this process and the step count."""
+    optimizer, scheduler, criterion, mixup = parts
     totals = torch.zeros(2, dtype=torch.float64, device=device)
     net.train()
     for images, labels in loader:
@@ -167,8 +179,8 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
                         persistent_workers=workers > 0, pin_memory=device.type == "cuda")
     model.to(device)
     optimizer = make_optimizer(model, recipe)
-    parts = {"optimizer": optimizer, "scheduler": make_scheduler(optimizer, recipe, len(loader)),
-             "loss": make_loss(recipe), "mixup": make_mixup(recipe, num_classes)}
+    parts = _Training(optimizer, make_scheduler(optimizer, recipe, len(loader)), make_loss(recipe),
+                      make_mixup(recipe, num_classes))
 
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     fingerprint = _fingerprint(recipe, model, seed, len(train_set), len(val_set))
@@ -179,7 +191,7 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
     else:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        parts["scheduler"].load_state_dict(state["scheduler"])
+        parts.scheduler.load_state_dict(state["scheduler"])
         history = [EpochRecord(**r) for r in state["history"]]
         states = state["rng"]
         if len(states) == info.world_size:
@@ -187,6 +199,9 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
         else:  # another process count than the checkpoint's: fresh, still reproducible streams
             seed_everything(seed + info.rank + 1000 * len(history))
     resumed = len(history)
+    if len(set(all_gather(resumed))) > 1:
+        raise TrainError(f"{path}: the checkpoint is not the same for every process; put the checkpoint "
+                         "directory on a file system that all nodes share")
 
     net = model
     if info.world_size > 1:
@@ -212,7 +227,7 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
         if info.is_main and path is not None:
             atomic_save({"fingerprint": fingerprint, "epoch": epoch, "phase": [phase.stride, phase.dilation],
                          "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": parts["scheduler"].state_dict(), "rng": states,
+                         "scheduler": parts.scheduler.state_dict(), "rng": states,
                          "history": [asdict(r) for r in history]}, path)
         if progress and info.is_main:
             tqdm.write(f"{desc} epoch {epoch + 1}/{recipe.epochs}: stride {phase.stride}, loss {record.loss:.4f}, "

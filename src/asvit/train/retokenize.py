@@ -131,7 +131,8 @@ def phase_cost(topology: Topology, image_size: int, phases: list[Phase], num_cla
     return spent / (epochs * full)
 
 
-def relative_macs(topology: Topology, image_size: int) -> dict[int, float]:
+def relative_macs(topology: Topology, image_size: int, num_classes: int = 1000) -> dict[int, float]:
     """MACs at strides 16, 8, 4 relative to stride 4, by formula."""
-    full = asvit_macs(topology, image_size)
-    return {m * FINAL_STRIDE: asvit_macs(topology, image_size, m * FINAL_STRIDE) / full for m in STRIDE_MULTIPLES}
+    full = asvit_macs(topology, image_size, FINAL_STRIDE, num_classes)
+    return {m * FINAL_STRIDE: asvit_macs(topology, image_size, m * FINAL_STRIDE, num_classes) / full
+            for m in STRIDE_MULTIPLES}

@@ -1,0 +1,80 @@
+"""The prepared on-disk format: ``train.pt`` / ``val.pt`` tensor files and ``info.json``, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+
+from .errors import DataError
+
+INFO_FILE = "info.json"
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """A labelled image split: uint8 images (N, 3, S, S) and int64 labels (N,)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+def split_file(out_dir: Path, split: str) -> Path:
+    """The tensor file of ``split`` in a prepared directory."""
+    return out_dir / f"{split}.pt"
+
+
+def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through a temporary file in the same directory, renamed into place when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temp.open("wb") as stream:
+            write(stream)
+        temp.replace(path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def save_split(path: Path, split: ImageSet) -> None:
+    """Write ``split`` to ``path`` as {"images": uint8 tensor, "labels": int64 tensor}."""
+    content = {"images": split.images.contiguous(), "labels": split.labels.to(torch.int64)}
+    _write_atomically(path, lambda stream: torch.save(content, stream))
+
+
+def load_split(path: Path) -> ImageSet:
+    """Read a tensor file written by :func:`save_split`, checking its content."""
+    if not path.is_file():
+        raise DataError(f"missing prepared file {path}; run the `data` stage")
+    try:
+        content = torch.load(path, weights_only=True)
+        images, labels = content["images"], content["labels"]
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError, TypeError) as error:
+        raise DataError(f"corrupt prepared file {path}: {error}") from error
+    if images.dtype != torch.uint8 or images.ndim != 4 or labels.shape != (len(images),):
+        raise DataError(f"corrupt prepared file {path}: images {tuple(images.shape)}, labels {tuple(labels.shape)}")
+    return ImageSet(images, labels)
+
+
+def write_info(out_dir: Path, info: dict[str, Any]) -> None:
+    """Write ``info.json`` (last, so its presence marks a complete preparation)."""
+    text = json.dumps(info, indent=2) + "\n"
+    _write_atomically(out_dir / INFO_FILE, lambda stream: stream.write(text.encode()))
+
+
+def read_info(out_dir: Path) -> dict[str, Any]:
+    """The content of ``info.json`` in a prepared directory."""
+    path = out_dir / INFO_FILE
+    if not path.is_file():
+        raise DataError(f"{out_dir} has no {INFO_FILE}: run the `data` stage to prepare it")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise DataError(f"corrupt {path}: {error}; run the `data` stage again") from error

@@ -1,0 +1,88 @@
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from asvit.cli import main
+from asvit.correlation import agreement_table, rank_agreement, read_scores, read_truth, top_k_overlap
+from asvit.errors import AsvitError
+
+ACCURACY = [70.0, 72.5, 72.5, 75.0, 61.0, 68.0, 80.0, 77.0]
+SCORES = [3.0, 4.0, 4.0, 2.0, 1.0, 3.0, 9.0, 5.0]  # ties in both
+
+
+def test_kendall_and_spearman_match_scipy_with_ties():
+    agreement = rank_agreement(SCORES, ACCURACY, higher_is_better=True, resamples=200)
+    assert agreement.kendall_tau == pytest.approx(stats.kendalltau(SCORES, ACCURACY).statistic)
+    assert agreement.spearman_rho == pytest.approx(stats.spearmanr(SCORES, ACCURACY).statistic)
+    assert agreement.kendall_ci.low <= agreement.kendall_tau <= agreement.kendall_ci.high
+    assert agreement.n == len(SCORES)
+
+
+def test_hand_computed_tau_b():
+    # x = (1, 2, 3), y = (1, 3, 2): 2 concordant, 1 discordant pair, no ties: tau = 1/3.
+    assert rank_agreement([1, 2, 3], [1, 3, 2], resamples=50).kendall_tau == pytest.approx(1 / 3)
+
+
+def test_lower_is_better_proxy_is_negated():
+    kappa = [10.0, 8.0, 8.0, 3.0, 20.0, 9.0, 1.0, 2.0]
+    agreement = rank_agreement(kappa, ACCURACY, higher_is_better=False, resamples=200)
+    assert agreement.kendall_tau == pytest.approx(-stats.kendalltau(kappa, ACCURACY).statistic)
+    assert agreement.kendall_tau > 0.5
+
+
+def test_bad_architectures_are_dropped():
+    scores = [1.0, math.nan, 3.0, 4.0, 5.0]
+    agreement = rank_agreement(scores, [1.0, 2.0, 3.0, 4.0, 5.0], resamples=50)
+    assert agreement.n == 4 and agreement.kendall_tau == pytest.approx(1.0)
+    with pytest.raises(AsvitError, match="need 3"):
+        rank_agreement([1.0, math.nan, math.nan], [1.0, 2.0, 3.0])
+
+
+def test_top_k_overlap():
+    x, y = np.array([5.0, 4.0, 3.0, 2.0, 1.0]), np.array([1.0, 4.0, 5.0, 2.0, 3.0])
+    assert top_k_overlap(x, y, 2) == 0.5  # {0, 1} vs {2, 1}
+    assert top_k_overlap(x, x, 3) == 1.0
+
+
+def test_bootstrap_is_seeded():
+    a = rank_agreement(SCORES, ACCURACY, resamples=200, seed=3)
+    assert a == rank_agreement(SCORES, ACCURACY, resamples=200, seed=3)
+
+
+@pytest.fixture
+def files(tmp_path):
+    scores = tmp_path / "scores.csv"
+    rows = ["id,arch,params,ntk_cond,bad"] + [f"a{i},x,{s},{10 - s},"
+                                              for i, s in enumerate(SCORES)]
+    scores.write_text("\n".join(rows) + "\n")
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text("".join(json.dumps({"id": f"a{i}", "embed_dim": 1, "accuracy": {"top1": a}}) + "\n"
+                             for i, a in enumerate(ACCURACY)))
+    return scores, truth
+
+
+def test_agreement_table_matches_by_id_in_each_direction(files):
+    scores, truth = files
+    table = agreement_table(read_scores(scores), read_truth(truth, "top1"), resamples=100)
+    assert set(table) == {"params", "ntk_cond"}
+    assert table["params"].kendall_tau == pytest.approx(table["ntk_cond"].kendall_tau)
+
+
+def test_kendall_cli_on_json_lines_truth(files, tmp_path, capsys):
+    scores, truth = files
+    out = tmp_path / "kendall.json"
+    main(["kendall", "--scores", str(scores), "--truth", str(truth), "--truth-column", "top1",
+          "--out", str(out), "--resamples", "100"])
+    assert "Kendall tau" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["params"]["kendall_tau"] == pytest.approx(stats.kendalltau(SCORES, ACCURACY).statistic)
+
+
+def test_kendall_cli_names_a_missing_column(files, capsys):
+    scores, truth = files
+    with pytest.raises(SystemExit):
+        main(["kendall", "--scores", str(scores), "--truth", str(truth), "--truth-column", "top5"])
+    assert "no column 'top5'; available: top1, embed_dim" in capsys.readouterr().err

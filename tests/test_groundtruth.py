@@ -1,0 +1,95 @@
+"""The ground-truth stage: every topology trained with one recipe; an interrupted run resumes,
+inside the topology in progress too, and ends with the table of an uninterrupted run."""
+
+from __future__ import annotations
+
+import csv
+from functools import partial
+
+import pytest
+
+import asvit.groundtruth as groundtruth
+from asvit.config import Recipe
+from asvit.data import prepare_classification
+from asvit.errors import AsvitError
+from asvit.records import ArchRecord
+from asvit.space import AutoFormerArch, sample_topologies
+
+RECIPE = Recipe(epochs=2, batch_size=16, lr=1e-3, warmup_epochs=0, phase_ends=None)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cls")
+    prepare_classification("generated", out, image_size=32, seed=0, num_classes=3, train_size=48, val_size=24)
+    return out
+
+
+@pytest.fixture
+def records():
+    return [ArchRecord(f"arch-{i}", t, {}) for i, t in enumerate(sample_topologies(3, 0))]
+
+
+def table(path):
+    with path.open() as f:
+        return [{k: v for k, v in row.items() if k != "train_seconds"} for row in csv.DictReader(f)]
+
+
+def run(records, data, out, state):
+    return groundtruth.train_groundtruth(records, data, RECIPE, width=4, out=out, state_dir=state, progress=False)
+
+
+class Stop(Exception):
+    pass
+
+
+def test_resume_after_a_stop_inside_a_topology_matches_an_uninterrupted_run(records, data, tmp_path, monkeypatch):
+    full = tmp_path / "full.csv"
+    summary = run(records, data, full, tmp_path / "state_full")
+    assert summary == {"architectures": 3, "trained_now": 3, "resumed_from": 0}
+
+    real_fit = groundtruth.fit
+    calls = []
+
+    def stopping_fit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second topology stops after its first epoch's checkpoint
+
+            def stop(history):
+                raise Stop
+
+            kwargs["on_epoch"] = stop
+        return real_fit(*args, **kwargs)
+
+    out, state = tmp_path / "gt.csv", tmp_path / "state"
+    monkeypatch.setattr(groundtruth, "fit", stopping_fit)
+    with pytest.raises(Stop):
+        run(records, data, out, state)
+    assert len(table(out)) == 1
+    assert (state / "arch-1").is_dir()
+    monkeypatch.setattr(groundtruth, "fit", real_fit)
+    summary = run(records, data, out, state)
+    assert summary["resumed_from"] == 1 and summary["trained_now"] == 2
+    assert table(out) == table(full)
+    assert not any(state.iterdir())
+
+
+def test_accuracies_are_recorded(records, data, tmp_path):
+    out = tmp_path / "gt.csv"
+    run(records[:1], data, out, tmp_path / "state")
+    row = table(out)[0]
+    assert row["id"] == "arch-0" and row["arch"] == str(records[0].arch)
+    assert 0 <= float(row["val_top1"]) <= 100 and float(row["val_top1"]) <= float(row["val_top5"])
+
+
+def test_bad_input_fails_before_any_training(records, data, tmp_path):
+    with pytest.raises(AsvitError, match="run the `data` stage"):
+        run(records, tmp_path / "nothing", tmp_path / "gt.csv", tmp_path / "state")
+    autoformer = ArchRecord("af", AutoFormerArch(32, 1, (1,), (2.0,)), {})
+    with pytest.raises(AsvitError, match="groundtruth: record 'af' is not an As-ViT topology"):
+        run([*records, autoformer], data, tmp_path / "gt.csv", tmp_path / "state")
+    big_batch = RECIPE.model_copy(update={"batch_size": 1000})
+    with pytest.raises(AsvitError, match="groundtruth.recipe.batch_size"):
+        groundtruth.train_groundtruth(records, data, big_batch, 4, tmp_path / "gt.csv", tmp_path / "state",
+                                      progress=False)
+    assert not (tmp_path / "gt.csv").exists()
