@@ -1,7 +1,7 @@
 """Rank correlation of every proxy with accuracies nobody here produced: the 200 AutoFormer-space
 ViTs of ViT-Bench-101 in ``../shared/benchmarks/vitbench101_autoformer.jsonl``.
 
-    python benchmarks/external_ground_truth.py [--image-size 224] [--repeats 1] [--limit N]
+    python benchmarks/external_ground_truth.py [--image-size 224] [--repeats 1] [--limit N] [--workers W]
 
 Scores are written to (and resumed from) ``benchmarks/results/vitbench101_scores.csv``; the table
 printed gives Kendall tau with its bootstrap 95% interval and Spearman rho of each proxy against
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--limit", type=int, default=None, help="score only the first N architectures")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--workers", type=int, default=1, help="processes measuring in parallel")
     args = parser.parse_args()
 
     records = read_records(args.truth, "autoformer")[: args.limit]
@@ -39,7 +40,7 @@ def main() -> None:
     subset.write_text("".join(args.truth.read_text().splitlines(keepends=True)[: len(records)]))
     settings = ScoreSettings(image_size=args.image_size, repeats=args.repeats)
     names = list(PROXIES)
-    score_file(subset, "autoformer", names, settings, args.out)
+    score_file(subset, "autoformer", names, settings, args.out, workers=args.workers)
 
     scores = read_scores(args.out)
     print(f"\n{len(records)} architectures, proxies at {args.image_size}px, {args.repeats} repeat(s)")

@@ -39,7 +39,10 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=1, help="networks timed per proxy")
     parser.add_argument("--topology", default=PAPER_SEED)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
+    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest relative difference allowed")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     topology = Topology.parse(args.topology)
     inputs = ScoreSettings(image_size=args.image_size, batch_size=16).inputs()
@@ -53,13 +56,19 @@ def main() -> None:
     print(f"topology {topology}  image {size}px  torch threads {torch.get_num_threads()}")
     print(f"{'proxy':<18} {'fast value':>14} {'reference value':>16} {'rel. diff':>10} "
           f"{'fast s':>8} {'ref. s':>8} {'speed-up':>9}")
+    disagree = []
     for name, (fast, reference) in cases.items():
         for repeat in range(args.repeats):
             fast_value, fast_s = timed(fast, repeat)
             ref_value, ref_s = timed(reference, repeat)
             rel = abs(fast_value - ref_value) / abs(ref_value)
+            if rel > args.tolerance:
+                disagree.append(name)
             print(f"{name:<18} {fast_value:>14.7e} {ref_value:>16.7e} {rel:>10.1e} "
                   f"{fast_s:>8.2f} {ref_s:>8.2f} {ref_s / fast_s:>8.1f}x")
+    if disagree:
+        raise SystemExit(f"values disagree beyond {args.tolerance:g}: {', '.join(disagree)}")
+    print(f"values agree within {args.tolerance:g}")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,7 @@ from pathlib import Path
 from asvit.config import load_params
 from asvit.errors import exit_on_user_error
 from asvit.records import write_records
-from asvit.search import ProxyScorer, grow_family, measurement_settings, read_seed
-from asvit.search.outputs import write_csv
+from asvit.search import ProxyScorer, grow_family, read_seed, write_csv
 from asvit.tracking import stage_run
 
 SEED = Path("artifacts/seed.json")
@@ -23,7 +22,7 @@ PLOT_COLUMNS = ("step", "name", "params", "macs", "length_distortion", "ntk_cond
 def main() -> None:
     params = load_params()
     seed = read_seed(SEED)
-    settings = measurement_settings(params.proxy)
+    settings = params.proxy.score_settings()
     logged = {"seed": seed.seed_string(), "grow": params.grow.model_dump(),
               "proxy": params.proxy.model_dump(exclude={"names"})}
     with stage_run("grow", logged) as run, ProxyScorer(settings, params.proxy.workers) as scorer:

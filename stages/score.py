@@ -6,7 +6,7 @@ from pathlib import Path
 
 from asvit.config import load_params
 from asvit.errors import exit_on_user_error
-from asvit.proxies import ScoreSettings, score_file
+from asvit.proxies import score_file
 from asvit.tracking import stage_run
 
 ARCHS = Path("artifacts/topologies.jsonl")
@@ -18,10 +18,9 @@ METRICS = Path("metrics/score.json")
 def main() -> None:
     params = load_params()
     proxy = params.proxy
-    settings = ScoreSettings(image_size=proxy.image_size, batch_size=proxy.batch_size,
-                             repeats=proxy.repeats, num_classes=proxy.num_classes, seed=proxy.seed)
     with stage_run("score", {"space": params.space.model_dump(), "proxy": proxy.model_dump()}) as run:
-        summary = score_file(ARCHS, params.space.record_format, proxy.names, settings, OUT)
+        summary = score_file(ARCHS, params.space.record_format, proxy.names, proxy.score_settings(), OUT,
+                             workers=proxy.workers)
         METRICS.parent.mkdir(exist_ok=True)
         METRICS.write_text(json.dumps(summary, indent=2) + "\n")
         run.log_metrics(summary)

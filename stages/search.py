@@ -5,8 +5,7 @@ from pathlib import Path
 
 from asvit.config import load_params
 from asvit.errors import exit_on_user_error
-from asvit.search import HISTORY_COLUMNS, REWARD_METRICS, ProxyScorer, measurement_settings, run_search
-from asvit.search.outputs import write_csv, write_json
+from asvit.search import HISTORY_COLUMNS, REWARD_METRICS, ProxyScorer, run_search, write_csv, write_json
 from asvit.tracking import stage_run
 
 STATE = Path("artifacts/search_state")
@@ -17,7 +16,7 @@ PLOT = Path("plots/search.csv")
 @exit_on_user_error
 def main() -> None:
     params = load_params()
-    settings = measurement_settings(params.proxy)
+    settings = params.proxy.score_settings()
     logged = {"search": params.search.model_dump(), "proxy": params.proxy.model_dump(exclude={"names"})}
     with stage_run("search", logged) as run, ProxyScorer(settings, params.proxy.workers) as scorer:
         result = run_search(params.search, scorer, scorer.description, STATE)

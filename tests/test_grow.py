@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
+import runpy
 from pathlib import Path
 
 import pytest
@@ -169,14 +168,13 @@ def test_bad_grow_params_name_the_key(key, value):
         parse_params({"grow": {key: value}}, "params.yaml")
 
 
-def test_the_search_and_grow_stages_write_the_seed_and_the_family(tmp_path):
+def test_the_search_and_grow_stages_write_the_seed_and_the_family(tmp_path, monkeypatch):
     (tmp_path / "params.yaml").write_text(
         "proxy:\n  image_size: 32\n  repeats: 1\n  num_classes: 10\nsearch:\n  steps: 3\n"
         "grow:\n  proxy_width: 2\n  max_params: 400000\n  target_params: 250000\n  image_size: 32\n")
+    monkeypatch.chdir(tmp_path)
     for stage in ("search", "grow"):  # one MLflow store for both (conftest's MLFLOW_TRACKING_URI)
-        done = subprocess.run([sys.executable, str(ROOT / f"stages/{stage}.py")], cwd=tmp_path,
-                              capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+        runpy.run_path(str(ROOT / f"stages/{stage}.py"), run_name="__main__")
     seed = Topology.parse(json.loads((tmp_path / "artifacts/seed.json").read_text())["seed"])
     header, *rows = (tmp_path / "plots/search.csv").read_text().splitlines()
     assert header == "step,topology,reward,entropy,length_distortion,ntk_cond,bad" and len(rows) == 3

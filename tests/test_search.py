@@ -4,8 +4,7 @@ values, the cache, resume after an interruption, the baselines, parallel scoring
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
+import runpy
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from asvit.config import ConfigError, SearchParams, parse_params
 from asvit.proxies.scoring import ScoreSettings
 from asvit.search import (EMABaseline, ProxyScorer, ReinforceSearch, ScoreCache, SearchFailed, WindowedReward,
                           rank_select, run_search)
+from asvit.search.state import source_digest
 from asvit.space import DECISIONS, Topology
 
 from .conftest import PAPER_SEED
@@ -131,6 +131,15 @@ def test_changed_params_start_over_and_more_steps_continue(tmp_path):
                                         progress=False).history
 
 
+def test_the_source_digest_follows_the_code(tmp_path, monkeypatch):
+    module = tmp_path / "probe_module.py"
+    module.write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = source_digest("probe_module")
+    module.write_text("x = 2\n")
+    assert source_digest("probe_module") != before
+
+
 def test_a_cache_of_other_measurement_settings_is_not_reused(tmp_path):
     path = tmp_path / "cache.json"
     ScoreCache(path, {"image_size": 64}).scores([TARGET], FakeScorer())
@@ -181,10 +190,11 @@ def test_bad_search_params_name_the_key(group, key, value):
         parse_params({group: {key: value}}, "params.yaml")
 
 
-def test_the_search_stage_rejects_bad_params_before_any_work(tmp_path):
+def test_the_search_stage_rejects_bad_params_before_any_work(tmp_path, monkeypatch, capsys):
     (tmp_path / "params.yaml").write_text("search:\n  steps: 0\n")
-    done = subprocess.run([sys.executable, str(ROOT / "stages/search.py")], cwd=tmp_path, capture_output=True,
-                          text=True)
-    assert done.returncode == 2
-    assert "search.steps" in done.stderr
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(ROOT / "stages/search.py"), run_name="__main__")
+    assert exit_info.value.code == 2
+    assert "search.steps" in capsys.readouterr().err
     assert not (tmp_path / "artifacts").exists()

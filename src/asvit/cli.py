@@ -20,6 +20,7 @@ def _add_score(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16, help="images in the NTK batch")
     parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=1, help="processes measuring in parallel")
 
 
 def _run_score(args: argparse.Namespace) -> None:
@@ -28,7 +29,7 @@ def _run_score(args: argparse.Namespace) -> None:
     settings = ScoreSettings(image_size=args.image_size, batch_size=args.batch_size,
                              repeats=args.repeats, num_classes=args.num_classes, seed=args.seed)
     names = [n.strip() for n in args.proxies.split(",") if n.strip()]
-    summary = score_file(args.archs, args.space, names, settings, args.out)
+    summary = score_file(args.archs, args.space, names, settings, args.out, workers=args.workers)
     print(json.dumps(summary, indent=2))
 
 

@@ -4,12 +4,15 @@ value stops a stage with an error that names the full key path and what is allow
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import AsvitError
+
+if TYPE_CHECKING:
+    from .proxies import ScoreSettings
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -50,7 +53,7 @@ class ProxyParams(Section):
     repeats: int = Field(5, ge=1, description="freshly initialised networks averaged per proxy")
     num_classes: int = Field(1000, ge=1)
     seed: int = 0
-    workers: int = Field(1, ge=1, description="processes measuring proxies in parallel (search, grow), "
+    workers: int = Field(1, ge=1, description="processes measuring proxies in parallel (score, search, grow), "
                          "each with one torch thread; 1 = this process")
 
     @field_validator("names")
@@ -64,6 +67,13 @@ class ProxyParams(Section):
         if len(set(names)) != len(names):
             raise ValueError("a proxy is listed twice")
         return names
+
+    def score_settings(self) -> ScoreSettings:
+        """The measurement settings these params describe."""
+        from .proxies import ScoreSettings
+
+        return ScoreSettings(image_size=self.image_size, batch_size=self.batch_size, repeats=self.repeats,
+                             num_classes=self.num_classes, seed=self.seed)
 
 
 class Recipe(Section):

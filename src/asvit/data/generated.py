@@ -1,13 +1,13 @@
 """The ``generated`` source: a procedurally drawn, seeded shape-classification task.
 
 Each class is one shape type. An image draws its shape in a random bright colour with a random size,
-aspect, rotation (within +-30 degrees, so that no class turns into another: a square at 45 degrees
-is the diamond) and position, over a dark tinted gradient cluttered with soft blobs and line
-strokes (a few strokes also cross over the shape), then adds Gaussian pixel noise. The shape is
-always brighter than the background: with random hues both ways, tiny ViTs trained for a few
-epochs stay near chance (measured), while this task reaches about 55% on 10 classes in 4 epochs
-and still separates architectures. Shapes are signed distance-like fields, so their edges are
-antialiased; everything is vectorised over chunks of images.
+aspect, rotation (within +-30 degrees) and position near the centre, over a dark tinted gradient
+cluttered with soft blobs and line strokes (a few strokes also cross over the shape), then adds
+Gaussian pixel noise. The shape is always brighter than the background and its pose varies within
+bounds: with random hues both ways and free rotation, tiny ViTs trained for a few epochs stayed near
+chance (measured), while this task reaches about 55% on 10 classes in 4 epochs and still separates
+architectures. Shapes are signed distance-like fields, so their edges are antialiased; everything is
+vectorised over chunks of images.
 """
 
 from __future__ import annotations

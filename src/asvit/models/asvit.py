@@ -24,7 +24,8 @@ class ASViT(nn.Module):
         super().__init__()
         self.topology = topology
         widths, heads = topology.widths, topology.stage_heads
-        rates = torch.linspace(0, drop_path_rate, sum(topology.depths)).tolist()
+        total = sum(topology.depths)
+        rates = [drop_path_rate * i / max(1, total - 1) for i in range(total)]  # plain floats: meta-device safe
         self.tokenizer = Tokenizer(topology.kernels[0], widths[0], in_chans)
         self.stages = nn.ModuleList()
         for i in range(4):

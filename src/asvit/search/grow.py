@@ -31,10 +31,13 @@ from ..proxies.size import count_flops
 from ..space import Topology, TopologyError
 from .cache import ScoreCache, Scorer
 from .ranking import RANK_METRICS, rank_select
-from .state import load_state, save_state
+from .state import load_state, save_state, source_digest
 
 Depths = tuple[int, int, int, int]
 SizeCounter = Callable[[Topology], int]
+
+# The modules whose code a saved growth depends on.
+SOURCES = tuple(f"{__package__}.{m}" for m in ("grow", "ranking", "cache", "state"))
 
 TARGET_REACHED = "target reached"
 NOTHING_FITS = "no candidate fits"
@@ -88,6 +91,9 @@ class Member:
 
 @dataclass
 class GrowResult:
+    """The family in growth order, why growth stopped, the candidates answered from the cache in
+    this run, and the growth's seconds (over all resumed runs)."""
+
     members: list[Member]
     stop_reason: str
     cache_hits: int
@@ -96,9 +102,9 @@ class GrowResult:
 
 def grow_fingerprint(seed: Topology, params: GrowParams, measurement: Mapping[str, Any],
                      num_classes: int) -> dict[str, Any]:
-    """What a saved growth depends on: the seed, every grow param, the measurement settings."""
+    """What a saved growth depends on: the seed, every grow param, the measurement and the code."""
     return {"seed": seed.seed_string(), "grow": params.model_dump(), "measurement": dict(measurement),
-            "num_classes": num_classes}
+            "num_classes": num_classes, "code": source_digest(*SOURCES)}
 
 
 class Grower:
@@ -158,7 +164,8 @@ class Grower:
             fingerprint: Mapping[str, Any] | None = None) -> GrowResult:
         """Grow until a stop condition, saving the family after every step to ``state_path`` and
         resuming from it when it was written with the same ``fingerprint``."""
-        saved = load_state(state_path, dict(fingerprint or {})) if state_path else None
+        fingerprint = dict(fingerprint or {})
+        saved = load_state(state_path, fingerprint) if state_path else None
         members = [Member(**m) for m in saved["members"]] if saved else []
         stop: str | None = saved["stop"] if saved else None
         seconds = float(saved["seconds"]) if saved else 0.0
@@ -180,7 +187,7 @@ class Grower:
                 stop = outcome
             seconds += time.perf_counter() - start
             if state_path:
-                save_state(state_path, dict(fingerprint or {}),
+                save_state(state_path, fingerprint,
                            {"members": [asdict(m) for m in members], "stop": stop, "seconds": seconds})
         bar.close()
         return GrowResult(members, stop, cache.hits, seconds)

@@ -19,7 +19,7 @@ from .baselines import EvolutionSearch, RandomSearch
 from .cache import ScoreCache, Scorer
 from .policy import ReinforceSearch
 from .reward import REWARD_METRICS, WindowedReward
-from .state import load_state, save_state
+from .state import load_state, save_state, source_digest
 
 
 class SearchMethod(Protocol):
@@ -44,6 +44,8 @@ SEARCH_METHODS: dict[str, type[SearchMethod]] = {
     "evolution": EvolutionSearch,
 }
 
+# The modules whose code a saved search depends on.
+SOURCES = tuple(f"{__package__}.{m}" for m in ("runner", "baselines", "policy", "reward", "ranking", "cache", "state"))
 HISTORY_COLUMNS = ("step", "topology", "reward", "entropy", *REWARD_METRICS, "bad")
 
 
@@ -67,8 +69,9 @@ class SearchResult:
 
 def search_fingerprint(params: SearchParams, measurement: Mapping[str, Any]) -> dict[str, Any]:
     """What a saved search depends on: every search param except ``steps`` (a longer search of the
-    same settings continues a shorter one step for step) and the proxy measurement settings."""
-    return {"search": params.model_dump(exclude={"steps"}), "measurement": dict(measurement)}
+    same settings continues a shorter one step for step), the proxy measurement and the code."""
+    return {"search": params.model_dump(exclude={"steps"}), "measurement": dict(measurement),
+            "code": source_digest(*SOURCES)}
 
 
 def run_search(params: SearchParams, scorer: Scorer, measurement: Mapping[str, Any],

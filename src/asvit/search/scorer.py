@@ -7,22 +7,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from ..config import ProxyParams
 from ..proxies.scoring import ProxyPool, ScoreJob, ScoreSettings, score_jobs
 from ..space import Topology
 from .reward import REWARD_METRICS
-
-
-def measurement_settings(proxy: ProxyParams) -> ScoreSettings:
-    """The proxy settings of the ``proxy`` params group."""
-    return ScoreSettings(image_size=proxy.image_size, batch_size=proxy.batch_size, repeats=proxy.repeats,
-                         num_classes=proxy.num_classes, seed=proxy.seed)
+from .state import source_digest
 
 
 class ProxyScorer:
     """Measures ``names`` (default L^E and kappa) of topologies with ``settings``; with ``workers`` > 1
     on a :class:`~asvit.proxies.scoring.ProxyPool` started on first use and closed on exit (use it as a
-    context manager). ``description`` fingerprints what it measures (caches and saved states)."""
+    context manager). ``description`` fingerprints what it measures, code included (caches and saved
+    states)."""
 
     def __init__(self, settings: ScoreSettings, workers: int = 1, names: Sequence[str] = REWARD_METRICS) -> None:
         self.settings = settings
@@ -34,7 +29,8 @@ class ProxyScorer:
     def description(self) -> dict[str, Any]:
         # A pool runs torch on one thread per process, which may round differently than the
         # multi-threaded single process: the worker count is part of what was measured.
-        return {**asdict(self.settings), "proxies": list(self.names), "workers": self.workers}
+        return {**asdict(self.settings), "proxies": list(self.names), "workers": self.workers,
+                "code": source_digest("asvit.proxies", "asvit.models", "asvit.space")}
 
     def __call__(self, topologies: Sequence[Topology]) -> Iterator[dict[str, float]]:
         if self.workers > 1 and self._pool is None:
