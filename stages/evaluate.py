@@ -30,9 +30,7 @@ def main() -> None:
                                             throughput_iters=settings.throughput_iters,
                                             warmup_iters=settings.warmup_iters)
                   for name, t in trained.items()}
-        METRICS.parent.mkdir(exist_ok=True)
-        METRICS.write_text(json.dumps(report, indent=2) + "\n")
-        run.log_metrics(report)
+        run.write_metrics(METRICS, report)
     print(json.dumps(report, indent=2))
 
 

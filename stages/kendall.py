@@ -1,7 +1,6 @@
 """Stage ``kendall``: Kendall tau and Spearman rho (bootstrap 95% intervals) and top-k overlap of
 every proxy against the trained accuracies; the scatter data for ``dvc plots show``."""
 
-import json
 from pathlib import Path
 
 from asvit.config import load_params
@@ -21,13 +20,9 @@ def main() -> None:
     scores, truth = read_scores(SCORES), read_truth(TRUTH, config.truth_column)
     with stage_run("kendall", {"kendall": config.model_dump()}) as run:
         table = agreement_table(scores, truth, config.top_k, config.resamples, config.seed)
-        METRICS.parent.mkdir(exist_ok=True)
-        METRICS.write_text(json.dumps({name: a.to_dict() for name, a in table.items()}, indent=2) + "\n")
+        run.write_metrics(METRICS, {name: a.to_dict() for name, a in table.items()})
         PLOT.parent.mkdir(exist_ok=True)
         scores.join(truth.rename("accuracy"), how="inner").to_csv(PLOT, index_label="id")
-        run.log_metrics({f"{name}.kendall_tau": a.kendall_tau for name, a in table.items()})
-        run.log_metrics({f"{name}.spearman_rho": a.spearman_rho for name, a in table.items()})
-        run.log_artifact(METRICS)
         run.log_artifact(PLOT)
     print(format_agreements(table))
 

@@ -1,7 +1,6 @@
 """Stage ``score``: every sampled architecture scored with the configured proxies; continues a
 partial ``artifacts/scores.csv`` after an interruption."""
 
-import json
 from pathlib import Path
 
 from asvit.config import load_params
@@ -21,9 +20,7 @@ def main() -> None:
     with stage_run("score", {"space": params.space.model_dump(), "proxy": proxy.model_dump()}) as run:
         summary = score_file(ARCHS, params.space.record_format, proxy.names, proxy.score_settings(), OUT,
                              workers=proxy.workers)
-        METRICS.parent.mkdir(exist_ok=True)
-        METRICS.write_text(json.dumps(summary, indent=2) + "\n")
-        run.log_metrics(summary)
+        run.write_metrics(METRICS, summary)
         run.log_artifact(OUT)
 
 

@@ -77,9 +77,7 @@ def main() -> None:
                            top1=result.top1, top5=result.top5, seed=train.seed, recipe=recipe.model_dump())
                 run.log_artifact(path)
             if job.is_main:
-                METRICS.parent.mkdir(exist_ok=True)
-                METRICS.write_text(json.dumps(summary, indent=2) + "\n")
-                run.log_metrics(summary)
+                run.write_metrics(METRICS, summary)
                 print(json.dumps(summary, indent=2))
 
 

@@ -4,7 +4,6 @@ inside the topology in progress too, and ends with the table of an uninterrupted
 from __future__ import annotations
 
 import csv
-from functools import partial
 
 import pytest
 

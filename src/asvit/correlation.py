@@ -7,7 +7,6 @@ correlation always means "the proxy ranks like accuracy".
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import AsvitError
+from .records import json_lines
 
 
 @dataclass(frozen=True)
@@ -97,22 +97,14 @@ def read_truth(path: Path | str, column: str) -> pd.Series:
     """Accuracy by architecture id from a CSV (``id`` plus columns) or a JSON-lines file whose
     records carry the column at the top level or inside an ``accuracy`` mapping."""
     path = Path(path)
-    if not path.is_file():
-        raise AsvitError(f"{path}: ground-truth file not found")
     if path.suffix == ".csv":
+        if not path.is_file():
+            raise AsvitError(f"{path}: ground-truth file not found")
         table = pd.read_csv(path, dtype={"id": str})
     else:
-        rows = []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AsvitError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
-            rows.append({"id": str(record.get("id", number)), **record.get("accuracy", {}),
-                         **{k: v for k, v in record.items() if not isinstance(v, (dict, list))}})
-        table = pd.DataFrame(rows)
+        table = pd.DataFrame([{"id": str(record.get("id", number)), **record.get("accuracy", {}),
+                               **{k: v for k, v in record.items() if not isinstance(v, (dict, list))}}
+                              for number, record in json_lines(path, "ground-truth file")])
     if "id" not in table or column not in table:
         available = ", ".join(c for c in table.columns if c != "id")
         raise AsvitError(f"{path}: no column {column!r}; available: {available}")

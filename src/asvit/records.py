@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,15 +41,10 @@ _READERS: dict[str, Callable[[dict[str, Any]], Topology | AutoFormerArch]] = {
 }
 
 
-def read_records(path: Path | str, space: str) -> list[ArchRecord]:
-    """Every record of ``path``; ids default to the line number and must be unique."""
-    path = Path(path)
-    if space not in _READERS:
-        raise RecordError(f"unknown space {space!r}; allowed: {', '.join(_READERS)}")
+def json_lines(path: Path, what: str = "file") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank line; errors name the file and the line."""
     if not path.is_file():
-        raise RecordError(f"{path}: architecture file not found")
-    records: list[ArchRecord] = []
-    seen: set[str] = set()
+        raise RecordError(f"{path}: {what} not found")
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
@@ -59,6 +54,17 @@ def read_records(path: Path | str, space: str) -> list[ArchRecord]:
             raise RecordError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
         if not isinstance(data, dict):
             raise RecordError(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
+        yield number, data
+
+
+def read_records(path: Path | str, space: str) -> list[ArchRecord]:
+    """Every record of ``path``; ids default to the line number and must be unique."""
+    path = Path(path)
+    if space not in _READERS:
+        raise RecordError(f"unknown space {space!r}; allowed: {', '.join(_READERS)}")
+    records: list[ArchRecord] = []
+    seen: set[str] = set()
+    for number, data in json_lines(path, "architecture file"):
         try:
             arch = _READERS[space](data)
         except (TopologyError, ArchitectureError) as exc:

@@ -7,6 +7,7 @@ The embedded default store is ``sqlite:///mlflow.db`` in the working directory (
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -59,6 +60,13 @@ class StageRun:
 
         numeric = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float))}
         mlflow.log_metrics(numeric, step=step)
+
+    def write_metrics(self, path: Path | str, metrics: Mapping[str, Any]) -> None:
+        """Write the DVC metrics file ``path`` (JSON) and log its numbers to the run."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(metrics, indent=2) + "\n")
+        self.log_metrics(metrics)
 
     def log_artifact(self, path: Path | str) -> None:
         import mlflow
