@@ -21,6 +21,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	python benchmarks/proxy_speed.py
 	python benchmarks/external_ground_truth.py
+	python benchmarks/design_cost.py
+	python benchmarks/progressive_tokens.py
 
 clean:
 	rm -rf $(VENV)

@@ -21,7 +21,8 @@ def main() -> None:
     config = params.groundtruth
     records = read_records(ARCHS, params.space.record_format)
     with stage_run("groundtruth", {"groundtruth": config.model_dump(), "data": params.data.model_dump()}) as run:
-        summary = train_groundtruth(records, DATA, config.recipe, config.width, OUT, STATE, seed=config.seed)
+        summary = train_groundtruth(records, DATA, config.recipe, config.width, OUT, STATE, seed=config.seed,
+                                    workers=config.workers)
         run.log_metrics(summary)
         run.log_artifact(OUT)
 

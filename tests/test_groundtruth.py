@@ -73,6 +73,13 @@ def test_resume_after_a_stop_inside_a_topology_matches_an_uninterrupted_run(reco
     assert not any(state.iterdir())
 
 
+def test_worker_processes_train_what_one_process_trains(records, data, tmp_path):
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    groundtruth.train_groundtruth(records[:2], data, RECIPE, 4, one, tmp_path / "s1", progress=False)
+    groundtruth.train_groundtruth(records[:2], data, RECIPE, 4, two, tmp_path / "s2", progress=False, workers=2)
+    assert sorted(table(two), key=lambda r: r["id"]) == table(one)
+
+
 def test_accuracies_are_recorded(records, data, tmp_path):
     out = tmp_path / "gt.csv"
     run(records[:1], data, out, tmp_path / "state")

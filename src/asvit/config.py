@@ -242,6 +242,7 @@ class GroundtruthParams(Section):
 
     width: int = Field(16, ge=1, description="stage-1 width C the topologies are trained at")
     seed: int = 0
+    workers: int = Field(2, ge=1, description="topologies trained side by side, one torch thread each")
     recipe: Recipe = Recipe(epochs=5, batch_size=64, lr=2e-3, warmup_epochs=1, phase_ends=None)
 
 

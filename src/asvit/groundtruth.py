@@ -2,13 +2,19 @@
 the prepared dataset, its validation accuracy recorded.
 
 Each finished topology is one appended row of the results table; the topology in progress keeps
-an every-epoch checkpoint, so an interrupted run continues inside it (``asvit.train.fit``).
+an every-epoch checkpoint, so an interrupted run continues inside it (``asvit.train.fit``). With
+``workers`` > 1, topologies train side by side in worker processes of one torch thread each: tiny
+networks gain little from a second thread, and two threads per process on a busy machine spin
+against each other.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,32 +32,65 @@ from .train import check_fit, fit
 COLUMNS = ["val_top1", "val_top5", "params", "train_seconds"]
 
 
+@dataclass(frozen=True)
+class TrainingJob:
+    """One topology to train: everything a worker process needs."""
+
+    id: str
+    arch: str
+    topology: Topology
+    data_dir: Path
+    recipe: Recipe
+    num_classes: int
+    seed: int
+    checkpoints: Path
+    key: str
+
+
+def train_one(job: TrainingJob) -> dict[str, object]:
+    """Train ``job.topology`` from seed ``job.seed`` (continuing its checkpoint) and return its row."""
+    train_set, val_set = open_classification(job.data_dir, "train"), open_classification(job.data_dir, "val")
+    torch.manual_seed(job.seed)
+    model = ASViT(job.topology, num_classes=job.num_classes, drop_path_rate=job.recipe.drop_path)
+    result = fit(model, train_set, val_set, job.recipe, checkpoint_dir=job.checkpoints, progress=False,
+                 seed=job.seed, key=job.key, desc=job.id)
+    shutil.rmtree(job.checkpoints, ignore_errors=True)
+    return {"id": job.id, "arch": job.arch, "val_top1": result.top1, "val_top5": result.top5,
+            "params": sum(p.numel() for p in model.parameters()), "train_seconds": result.train_seconds}
+
+
+def _run(jobs: Sequence[TrainingJob], workers: int) -> Iterator[dict[str, object]]:
+    """Rows of ``jobs`` as they finish: in order in this process, or on a pool of ``workers``."""
+    if workers <= 1:
+        yield from map(train_one, jobs)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=torch.set_num_threads,
+                             initargs=(1,)) as pool:
+        for future in as_completed([pool.submit(train_one, job) for job in jobs]):
+            yield future.result()
+
+
 def train_groundtruth(records: Sequence[ArchRecord], data_dir: Path, recipe: Recipe, width: int, out: Path,
-                      state_dir: Path, seed: int = 0, progress: bool = True,
+                      state_dir: Path, seed: int = 0, progress: bool = True, workers: int = 1,
                       key: str = "groundtruth") -> dict[str, object]:
     """Train each As-ViT record at stage-1 width ``width`` and append its validation accuracy to
     ``out``; every topology is checked against the recipe and the data before any training."""
     info = dataset_info(data_dir)
-    train_set, val_set = open_classification(data_dir, "train"), open_classification(data_dir, "val")
-    topologies = {}
+    train_size = len(open_classification(data_dir, "train"))
+    jobs = []
     for record in records:
         if not isinstance(record.arch, Topology):
             raise AsvitError(f"{key}: record {record.id!r} is not an As-ViT topology; the ground-truth "
                              "stage trains the As-ViT space (space.name: asvit)")
-        topologies[record.id] = record.arch.scaled(width=width)
-        check_fit(recipe, topologies[record.id], info["image_size"], len(train_set), key=f"{key}.recipe")
+        topology = record.arch.scaled(width=width)
+        check_fit(recipe, topology, info["image_size"], train_size, key=f"{key}.recipe")
+        jobs.append(TrainingJob(record.id, str(record.arch), topology, Path(data_dir), recipe, info["num_classes"],
+                                seed, Path(state_dir) / record.id, f"{key}.recipe"))
     table = ResumableTable(out, COLUMNS, {"recipe": recipe.model_dump(), "width": width, "seed": seed,
                                           "data": info})
-    done = table.resume({r.id: str(r.arch) for r in records})
-    todo = [r for r in records if r.id not in done]
-    for record in tqdm(todo, desc="groundtruth", unit="arch", disable=not progress):
-        torch.manual_seed(seed)
-        model = ASViT(topologies[record.id], num_classes=info["num_classes"], drop_path_rate=recipe.drop_path)
-        checkpoints = state_dir / record.id
-        result = fit(model, train_set, val_set, recipe, checkpoint_dir=checkpoints, progress=False, seed=seed,
-                     key=f"{key}.recipe", desc=record.id)
-        table.append({"id": record.id, "arch": str(record.arch), "val_top1": result.top1,
-                      "val_top5": result.top5, "params": sum(p.numel() for p in model.parameters()),
-                      "train_seconds": result.train_seconds})
-        shutil.rmtree(checkpoints)
+    done = table.resume({job.id: job.arch for job in jobs})
+    todo = [job for job in jobs if job.id not in done]
+    for row in tqdm(_run(todo, workers), total=len(todo), desc="groundtruth", unit="arch", disable=not progress):
+        table.append(row)
     return {"architectures": len(records), "trained_now": len(todo), "resumed_from": len(done)}
