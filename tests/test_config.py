@@ -1,11 +1,16 @@
+from pathlib import Path
+
 import pytest
 import yaml
 
 from asvit.config import ConfigError, load_params, parse_params
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def test_the_shipped_params_are_valid():
-    params = load_params("params.yaml")
+
+@pytest.mark.parametrize("path", ["params.yaml", "configs/paper.yaml"])
+def test_the_shipped_profiles_are_valid(path):
+    params = load_params(ROOT / path)
     assert params.proxy.image_size % 32 == 0
 
 
