@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import mlflow
 import pytest
 import torch
 
@@ -22,7 +23,9 @@ PAPER_LARGE = "8,2,3,5|4,1,2,2|4,1,4,5|4,1,6,2|32,180"
 def _isolated(tmp_path_factory, monkeypatch):
     """Each test logs to its own MLflow store and starts from the same torch seed."""
     store = tmp_path_factory.mktemp("mlflow")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)  # also for this process, where an earlier test may have set another
     torch.manual_seed(0)
 
 
