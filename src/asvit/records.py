@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_path
 from .errors import AsvitError
 from .space import (AUTOFORMER_SPACES, ArchitectureError, AutoFormerArch, Topology, TopologyError,
                     sample_autoformer, sample_topologies)
@@ -81,11 +82,8 @@ def read_records(path: Path | str, space: str) -> list[ArchRecord]:
 
 def write_records(path: Path | str, records: list[dict[str, Any]]) -> None:
     """Write JSON lines atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
 def sample_records(space: str, count: int, seed: int) -> list[dict[str, Any]]:

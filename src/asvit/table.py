@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_path
+
 
 class ResumableTable:
     def __init__(self, path: Path | str, value_columns: Sequence[str], fingerprint: Mapping[str, Any]) -> None:
@@ -44,14 +46,11 @@ class ResumableTable:
             self.path.replace(stale)
             print(f"{self.path} was measured with other settings; moved to {stale}")
         kept = [r for r in rows or [] if wanted.get(r["id"]) == r["arch"]]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.sidecar.write_text(json.dumps(self.fingerprint, indent=2) + "\n")
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", newline="") as f:
+        with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.columns)
             writer.writeheader()
             writer.writerows(kept)
-        tmp.replace(self.path)
+        self.sidecar.write_text(json.dumps(self.fingerprint, indent=2) + "\n")
         return {r["id"] for r in kept}
 
     def append(self, row: Mapping[str, object]) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_path
 from ..space import Topology
 from .state import fingerprint_text
 
@@ -64,7 +65,5 @@ class ScoreCache:
         self.entries[key] = {name: None if math.isnan(v) else float(v) for name, v in values.items()}
         self.scored += 1
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(json.dumps({"fingerprint": self.fingerprint, "entries": self.entries}))
-            tmp.replace(self.path)
+            with atomic_path(self.path) as tmp:
+                tmp.write_text(json.dumps({"fingerprint": self.fingerprint, "entries": self.entries}))

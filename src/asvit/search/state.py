@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from ..atomic import atomic_path
+
 
 def source_digest(*modules: str) -> str:
     """SHA-256 (first 16 hex digits) of the Python sources of the named modules; a package counts
@@ -34,10 +36,8 @@ def fingerprint_text(fingerprint: dict[str, Any]) -> str:
 
 def save_state(path: Path, fingerprint: dict[str, Any], state: dict[str, Any]) -> None:
     """Write ``state`` (tensors, numbers, strings, lists, dicts) with ``torch.save``, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"fingerprint": fingerprint_text(fingerprint), "state": state}, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save({"fingerprint": fingerprint_text(fingerprint), "state": state}, tmp)
 
 
 def load_state(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None:

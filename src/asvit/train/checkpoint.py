@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import atomic_path
 from ..errors import AsvitError
 from ..models import ASViT
 from ..space import Topology, TopologyError
@@ -22,11 +23,8 @@ class CheckpointError(AsvitError):
 
 def atomic_save(obj: Any, path: Path | str) -> None:
     """``torch.save`` to a temporary file renamed into place, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_file(path: Path | str) -> dict[str, Any]:
