@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from asvit.models import ASViT, AutoFormerViT, math_attention
+from asvit.models import ASViT, AutoFormerViT, attention_kernel
 from asvit.models.layers import PatchMerge, Tokenizer, WindowBlock
 from asvit.proxies.size import count_flops
 from asvit.space import AutoFormerArch, Topology
@@ -77,7 +77,7 @@ def test_windowed_attention_with_padding_equals_attention_per_window():
     Each real token must see exactly the real tokens of its window."""
     block = WindowBlock(dim=8, heads=2, mlp_ratio=2, split=2).eval()
     x = torch.randn(1, 5, 5, 8)
-    with math_attention(block):
+    with attention_kernel(block, fused=False):
         out = block._attend(x)
         expected = torch.empty_like(x)
         for top in range(0, 5, 2):
@@ -93,7 +93,7 @@ def test_fused_and_math_attention_agree(tiny_topology):
     model = ASViT(tiny_topology).eval()
     x = torch.randn(2, 3, 64, 64)
     fused = model(x)
-    with math_attention(model):
+    with attention_kernel(model, fused=False):
         plain = model(x)
     torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-5)
 

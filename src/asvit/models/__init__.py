@@ -2,6 +2,7 @@
 
 from .asvit import ASViT
 from .autoformer import AutoFormerViT
-from .build import build_network, math_attention
+from .build import attention_kernel, build_network
+from .jvp_attention import jvp_attention
 
-__all__ = ["ASViT", "AutoFormerViT", "build_network", "math_attention"]
+__all__ = ["ASViT", "AutoFormerViT", "attention_kernel", "build_network", "jvp_attention"]

@@ -1,4 +1,4 @@
-"""Build a network from an architecture of either space, and switch attention to plain math."""
+"""Build a network from an architecture of either space, and choose its attention kernel."""
 
 from __future__ import annotations
 
@@ -26,15 +26,16 @@ def build_network(arch: Architecture, num_classes: int = 1000, image_size: int =
 
 
 @contextmanager
-def math_attention(model: nn.Module) -> Iterator[nn.Module]:
-    """Run attention as plain softmax(q k^T) v instead of the fused kernel, which has no
-    forward-mode derivative on the CPU; restores the previous setting on exit."""
+def attention_kernel(model: nn.Module, *, fused: bool) -> Iterator[nn.Module]:
+    """Run every attention of ``model`` through ``F.scaled_dot_product_attention`` (``fused``) or as
+    plain softmax(q k^T) v, which has a forward-mode derivative on the CPU; restores the previous
+    setting on exit."""
     modules = [m for m in model.modules() if isinstance(m, Attention)]
     previous = [m.fused_attn for m in modules]
     for m in modules:
-        m.fused_attn = False
+        m.fused_attn = fused
     try:
         yield model
     finally:
-        for m, fused in zip(modules, previous):
-            m.fused_attn = fused
+        for m, was_fused in zip(modules, previous):
+            m.fused_attn = was_fused

@@ -2,7 +2,8 @@
 
 The input curve is the unit circle x(t) = U [cos t, sin t] in image space (U: two orthonormal
 directions); L^E = sum_t || d f(x(t)) / dt ||_2 with LayerNorms removed, where
-d f / dt = J_f(x(t)) U [-sin t, cos t] is one forward-mode Jacobian-vector product.
+d f / dt = J_f(x(t)) U [-sin t, cos t] is one forward-mode Jacobian-vector product (attention
+differentiated by :mod:`asvit.models.jvp_attention`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from ..models import math_attention
+from ..models import attention_kernel, jvp_attention
 from .base import ProxyInputs, finite, register
 
 CURVE_POINTS = 10
@@ -41,9 +42,11 @@ def unit_circle(image_size: int, points: int = CURVE_POINTS) -> tuple[torch.Tens
 
 @register("length_distortion", higher_is_better=True, stochastic=True)
 def length_distortion(model: nn.Module, inputs: ProxyInputs) -> float:
-    """L^E of ``model`` (modified in place: its LayerNorms are removed)."""
+    """L^E of ``model`` (modified in place: its LayerNorms are removed). The curve is closed, so the
+    end point t = 2 pi repeats the start t = 0: its term is counted from the start's derivative."""
     model = without_layernorm(model).eval()
     curve, tangent = unit_circle(inputs.image_size)
-    with math_attention(model):
-        _, velocity = torch.func.jvp(model.pooled_features, (curve,), (tangent,))
-    return finite(velocity.flatten(1).norm(dim=1).sum(), "length distortion")
+    with attention_kernel(model, fused=True), jvp_attention(), torch.no_grad():  # forward mode only
+        _, velocity = torch.func.jvp(model.pooled_features, (curve[:-1],), (tangent[:-1],))
+    speeds = velocity.flatten(1).norm(dim=1)
+    return finite(speeds.sum() + speeds[0], "length distortion")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..models import math_attention
+from ..models import attention_kernel
 from .expressivity import unit_circle, without_layernorm
 from .trainability import PooledFeatures, condition_number, is_weight
 
@@ -18,7 +18,7 @@ def length_distortion_reference(model: nn.Module, image_size: int) -> float:
     model = without_layernorm(model).eval()
     curve, tangent = unit_circle(image_size)
     total = 0.0
-    with math_attention(model):
+    with attention_kernel(model, fused=False):
         for point, direction in zip(curve, tangent):
             x = point.unsqueeze(0).requires_grad_(True)
             features = model.pooled_features(x)[0]

@@ -14,7 +14,7 @@ import torch
 from timm.layers import Attention
 from torch import nn
 
-from ..models import math_attention
+from ..models import attention_kernel
 from .base import ProxyInputs, finite, register
 
 
@@ -37,7 +37,7 @@ def absolute_weights(model: nn.Module) -> Iterator[nn.Module]:
 def ones_backward(model: nn.Module, image_size: int) -> None:
     """Fill ``.grad`` with dR/dw, R = sum of the outputs on an all-ones float64 image."""
     model.double().eval().zero_grad()
-    with math_attention(model):
+    with attention_kernel(model, fused=False):
         model(torch.ones(1, 3, image_size, image_size, dtype=torch.float64)).sum().backward()
 
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..models import math_attention
+from ..models import attention_kernel
 from .base import ProxyInputs, register
 
 
@@ -19,7 +19,7 @@ def parameter_count(model: nn.Module, inputs: ProxyInputs) -> float:
 def count_flops(model: nn.Module, image_size: int) -> int:
     """FLOPs (2 per multiply-accumulate) of one image through ``model``."""
     image = torch.zeros(1, 3, image_size, image_size)
-    with math_attention(model.eval()), torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with attention_kernel(model.eval(), fused=False), torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(image)
     return counter.get_total_flops()
 

@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from ..config import GrowParams
@@ -66,7 +67,8 @@ def real_size_counters(num_classes: int, image_size: int) -> tuple[SizeCounter, 
 
     @lru_cache(maxsize=None)
     def count_params(topology: Topology) -> int:
-        return sum(p.numel() for p in ASViT(topology, num_classes=num_classes).parameters())
+        with torch.device("meta"):  # shapes only: nothing allocated or initialised
+            return sum(p.numel() for p in ASViT(topology, num_classes=num_classes).parameters())
 
     def count_macs(topology: Topology) -> int:
         return count_flops(ASViT(topology, num_classes=num_classes), image_size) // 2
