@@ -10,9 +10,14 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
-    """A temporary path beside ``path`` (its folder created) that replaces ``path`` on success."""
+    """A temporary path beside ``path`` (its folder created) that replaces ``path`` on success and is
+    removed on failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    yield tmp
-    tmp.replace(path)
+    try:
+        yield tmp
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
 
+from ..atomic import atomic_path
 from .errors import DataError
 
 INFO_FILE = "info.json"
@@ -30,23 +29,11 @@ def split_file(out_dir: Path, split: str) -> Path:
     return out_dir / f"{split}.pt"
 
 
-def _write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write ``path`` through a temporary file in the same directory, renamed into place when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with temp.open("wb") as stream:
-            write(stream)
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def save_split(path: Path, split: ImageSet) -> None:
     """Write ``split`` to ``path`` as {"images": uint8 tensor, "labels": int64 tensor}."""
     content = {"images": split.images.contiguous(), "labels": split.labels.to(torch.int64)}
-    _write_atomically(path, lambda stream: torch.save(content, stream))
+    with atomic_path(path) as tmp:
+        torch.save(content, tmp)
 
 
 def load_split(path: Path) -> ImageSet:
@@ -66,7 +53,8 @@ def load_split(path: Path) -> ImageSet:
 def write_info(out_dir: Path, info: dict[str, Any]) -> None:
     """Write ``info.json`` (last, so its presence marks a complete preparation)."""
     text = json.dumps(info, indent=2) + "\n"
-    _write_atomically(out_dir / INFO_FILE, lambda stream: stream.write(text.encode()))
+    with atomic_path(out_dir / INFO_FILE) as tmp:
+        tmp.write_text(text)
 
 
 def read_info(out_dir: Path) -> dict[str, Any]:

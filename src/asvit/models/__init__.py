@@ -3,6 +3,6 @@
 from .asvit import ASViT
 from .autoformer import AutoFormerViT
 from .build import attention_kernel, build_network
-from .jvp_attention import jvp_attention
+from .forward_attention import jvp_attention
 
 __all__ = ["ASViT", "AutoFormerViT", "attention_kernel", "build_network", "jvp_attention"]

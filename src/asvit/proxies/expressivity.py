@@ -3,7 +3,7 @@
 The input curve is the unit circle x(t) = U [cos t, sin t] in image space (U: two orthonormal
 directions); L^E = sum_t || d f(x(t)) / dt ||_2 with LayerNorms removed, where
 d f / dt = J_f(x(t)) U [-sin t, cos t] is one forward-mode Jacobian-vector product (attention
-differentiated by :mod:`asvit.models.jvp_attention`).
+differentiated by :mod:`asvit.models.forward_attention`).
 """
 
 from __future__ import annotations
