@@ -1,7 +1,7 @@
 """Softmax attention with a forward-mode derivative, for Jacobian-vector products on the CPU.
 
 PyTorch's fused CPU attention has no forward-mode derivative, and plain math attention under
-``torch.func.jvp`` carries every (N x N) intermediate as a dual tensor. :class:`JvpAttention`
+``torch.func.jvp`` carries every (N x N) intermediate as a dual tensor. :class:`_SoftmaxAttention`
 keeps the fused kernel for the primal O = softmax(S) V, S = s Q K^T + M, and computes its tangent
 from one score matrix per head, a block of heads at a time so the blocks stay in cache:
 
@@ -52,6 +52,8 @@ class _SoftmaxAttention(torch.autograd.Function):
         q, k, v, o, dq, dk, dv = flat
         mask = ctx.mask
         if mask is not None:
+            if mask.dtype == torch.bool:  # True = attend
+                mask = torch.zeros_like(mask, dtype=q.dtype).masked_fill(~mask, float("-inf"))
             mask = mask.expand(*shape[:-2], q.shape[-2], k.shape[-2]).reshape(-1, q.shape[-2], k.shape[-2])
         out = torch.empty_like(o)
         left = torch.cat([q, dq], dim=-1) * ctx.scale  # [Q, dQ] [dK, K]^T = Q dK^T + dQ K^T
@@ -59,8 +61,7 @@ class _SoftmaxAttention(torch.autograd.Function):
         for block in _score_blocks(len(q), q.shape[-2], k.shape[-2], q.element_size()):
             scores = torch.bmm(left[block, :, : q.shape[-1]], k[block].mT)
             if mask is not None:
-                scores = scores + mask[block] if mask.dtype != torch.bool else \
-                    scores.masked_fill(~mask[block], float("-inf"))
+                scores += mask[block]
             probs = scores.softmax(dim=-1)
             weighted = torch.bmm(left[block], right[block].mT).mul_(probs)  # T = P * dS
             rowsum = weighted.sum(dim=-1, keepdim=True)
