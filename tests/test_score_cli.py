@@ -61,6 +61,16 @@ def test_changed_settings_start_over_and_keep_the_old_table(archs, tmp_path):
     assert len(read(out)) == 3
 
 
+def test_a_table_measured_by_other_proxy_code_starts_over(archs, tmp_path, monkeypatch):
+    out = tmp_path / "scores.csv"
+    main(["score", "--archs", str(archs), "--out", str(out), *ARGS])
+    old = out.read_text()
+    monkeypatch.setattr("asvit.proxies.scoring.source_digest", lambda *modules: "other code")
+    main(["score", "--archs", str(archs), "--out", str(out), *ARGS])
+    assert (tmp_path / "scores.csv.stale").read_text() == old
+    assert len(read(out)) == 3
+
+
 @pytest.mark.parametrize("content, message", [
     ('{"id": "a", "topology": "8,2,3|4,1,2|4,1,4|4,1,6|32"}\n{"id": "b", "topology": \n',
      r"archs.jsonl:2: not valid JSON"),

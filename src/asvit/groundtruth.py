@@ -23,6 +23,7 @@ from tqdm import tqdm
 from .config import Recipe
 from .data import dataset_info, open_classification
 from .errors import AsvitError
+from .fingerprint import source_digest
 from .models import ASViT
 from .records import ArchRecord
 from .space import Topology
@@ -30,6 +31,8 @@ from .table import ResumableTable
 from .train import check_fit, fit
 
 COLUMNS = ["val_top1", "val_top5", "params", "train_seconds"]
+# What a trained accuracy depends on besides the settings: a change retrains from scratch.
+TRAINING_CODE = ("asvit.groundtruth", "asvit.train", "asvit.models", "asvit.space", "asvit.data")
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def train_groundtruth(records: Sequence[ArchRecord], data_dir: Path, recipe: Rec
         jobs.append(TrainingJob(record.id, str(record.arch), topology, Path(data_dir), recipe, info["num_classes"],
                                 seed, Path(state_dir) / record.id, f"{key}.recipe"))
     table = ResumableTable(out, COLUMNS, {"recipe": recipe.model_dump(), "width": width, "seed": seed,
-                                          "data": info})
+                                          "data": info, "code": source_digest(*TRAINING_CODE)})
     done = table.resume({job.id: job.arch for job in jobs})
     todo = [job for job in jobs if job.id not in done]
     for row in tqdm(_run(todo, workers), total=len(todo), desc="groundtruth", unit="arch", disable=not progress):

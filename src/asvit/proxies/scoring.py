@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import AsvitError
+from ..fingerprint import MEASUREMENT_CODE, source_digest
 from ..table import ResumableTable
 from .base import BadTopology, ProxyInputs, get_proxy
 
@@ -212,10 +213,11 @@ def score_jobs(jobs: Sequence[ScoreJob], names: Sequence[str], settings: ScoreSe
 
 class ScoreTable(ResumableTable):
     """The score CSV: ``id``, ``arch``, one column per proxy and ``bad``; continued by a rerun with
-    the same proxies and settings (see :class:`~asvit.table.ResumableTable`)."""
+    the same proxies, settings and proxy code (see :class:`~asvit.table.ResumableTable`)."""
 
     def __init__(self, path: Path, names: Sequence[str], settings: ScoreSettings) -> None:
-        super().__init__(path, [*names, "bad"], {"proxies": list(names), "settings": asdict(settings)})
+        super().__init__(path, [*names, "bad"], {"proxies": list(names), "settings": asdict(settings),
+                                                 "code": source_digest(*MEASUREMENT_CODE)})
 
 
 def score_records(jobs: Sequence[ScoreJob], names: Sequence[str], settings: ScoreSettings, out: Path,

@@ -27,12 +27,13 @@ from tqdm import tqdm
 
 from ..config import GrowParams
 from ..errors import AsvitError
+from ..fingerprint import source_digest
 from ..models import ASViT
 from ..proxies.size import count_flops
 from ..space import Topology, TopologyError
 from .cache import ScoreCache, Scorer
 from .ranking import RANK_METRICS, rank_select
-from .state import load_state, save_state, source_digest
+from .state import load_state, save_state
 
 Depths = tuple[int, int, int, int]
 SizeCounter = Callable[[Topology], int]

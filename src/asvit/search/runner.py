@@ -14,12 +14,13 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from ..config import SearchParams
+from ..fingerprint import source_digest
 from ..space import Topology
 from .baselines import EvolutionSearch, RandomSearch
 from .cache import ScoreCache, Scorer
 from .policy import ReinforceSearch
 from .reward import REWARD_METRICS, WindowedReward
-from .state import load_state, save_state, source_digest
+from .state import load_state, save_state
 
 
 class SearchMethod(Protocol):

@@ -7,10 +7,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from ..fingerprint import MEASUREMENT_CODE, source_digest
 from ..proxies.scoring import ProxyPool, ScoreJob, ScoreSettings, score_jobs
 from ..space import Topology
 from .reward import REWARD_METRICS
-from .state import source_digest
 
 
 class ProxyScorer:
@@ -30,7 +30,7 @@ class ProxyScorer:
         # A pool runs torch on one thread per process, which may round differently than the
         # multi-threaded single process: the worker count is part of what was measured.
         return {**asdict(self.settings), "proxies": list(self.names), "workers": self.workers,
-                "code": source_digest("asvit.proxies", "asvit.models", "asvit.space")}
+                "code": source_digest(*MEASUREMENT_CODE)}
 
     def __call__(self, topologies: Sequence[Topology]) -> Iterator[dict[str, float]]:
         if self.workers > 1 and self._pool is None:
