@@ -44,7 +44,7 @@ class ResumableTable:
         if rows is None and self.path.exists():
             stale = self.path.with_name(self.path.name + ".stale")
             self.path.replace(stale)
-            print(f"{self.path} was measured with other settings; moved to {stale}")
+            print(f"{self.path} was measured with other settings or code; moved to {stale}")
         kept = [r for r in rows or [] if wanted.get(r["id"]) == r["arch"]]
         with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.columns)

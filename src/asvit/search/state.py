@@ -36,6 +36,6 @@ def load_state(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None
         print(f"{path} is unreadable ({exc}); starting over")
         return None
     if saved.get("fingerprint") != fingerprint_text(fingerprint):
-        print(f"{path} was written with other settings; starting over")
+        print(f"{path} was written with other settings or code; starting over")
         return None
     return saved["state"]
