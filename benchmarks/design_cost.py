@@ -39,13 +39,7 @@ import torch
 from asvit.config import GrowParams, SearchParams
 from asvit.models import ASViT
 from asvit.proxies.scoring import ScoreSettings, score_network
-from asvit.search import (
-    REWARD_METRICS,
-    ProxyScorer,
-    grow_family,
-    real_size_counters,
-    run_search,
-)
+from asvit.search import REWARD_METRICS, ProxyScorer, grow_family, real_size_counters, run_search
 from asvit.space import Topology, sample_topology
 
 PAPER_SEED = Topology.parse("8,2,3|4,1,2|4,1,4|4,1,6|32")

@@ -77,7 +77,7 @@ def test_network_jvp_equals_the_plain_attention_network(tiny_topology):
 def test_calls_outside_the_block_are_untouched_and_unsupported_options_are_refused():
     q = k = v = torch.randn(1, 1, 4, 2)
     with jvp_attention():
-        with pytest.raises(NotImplementedError, match="causal"):
+        with pytest.raises(ValueError, match="causal"):
             F.scaled_dot_product_attention(q, k, v, is_causal=True)
         routed = F.scaled_dot_product_attention(q, k, v)
     torch.testing.assert_close(routed, F.scaled_dot_product_attention(q, k, v))

@@ -76,7 +76,7 @@ def attention_with_jvp(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_m
     """``F.scaled_dot_product_attention`` (without dropout, causal masks or grouped queries) that
     ``torch.func.jvp`` can differentiate on the CPU."""
     if dropout_p or is_causal or enable_gqa:
-        raise NotImplementedError("attention under jvp supports no dropout, causal mask or grouped-query heads")
+        raise ValueError("attention under jvp supports no dropout, causal mask or grouped-query heads")
     return _SoftmaxAttention.apply(q, k, v, attn_mask, q.shape[-1] ** -0.5 if scale is None else scale)
 
 
