@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	dvc repro
+	asvit report
 
 test: $(STAMP)
 	pytest

@@ -21,16 +21,20 @@ METRICS = Path("metrics/evaluate.json")
 def main() -> None:
     params = load_params()
     settings = params.evaluate
-    trained = {name: load_model(MODELS / f"{name}.pt") for name in params.train.models}
+    files = {name: MODELS / f"{name}.pt" for name in params.train.models}
+    trained = {name: load_model(path) for name, path in files.items()}
     image_size = dataset_info(DATA)["image_size"]
     val_set = open_classification(DATA, "val")
-    with stage_run("evaluate", {"evaluate": settings.model_dump()}) as run:
+    logged = {"evaluate": settings.model_dump(), "train": {"models": params.train.models}}
+    with stage_run("evaluate", logged) as run:
         report = {name: evaluate_classifier(t.model, val_set, image_size, batch_size=settings.batch_size,
                                             throughput_batch=settings.throughput_batch,
                                             throughput_iters=settings.throughput_iters,
                                             warmup_iters=settings.warmup_iters)
                   for name, t in trained.items()}
         run.write_metrics(METRICS, report)
+        for path in files.values():
+            run.log_artifact(path)
     print(json.dumps(report, indent=2))
 
 

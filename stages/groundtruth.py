@@ -1,5 +1,6 @@
 """Stage ``groundtruth``: train every sampled topology with one fixed recipe and record its
-validation accuracy; continues with the topologies not yet done after an interruption."""
+validation accuracy; continues with the topologies not yet done after an interruption (the
+topology in progress resumes from its every-epoch checkpoint under checkpoints/groundtruth/)."""
 
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from asvit.tracking import stage_run
 ARCHS = Path("artifacts/topologies.jsonl")
 DATA = Path("data/cls")
 OUT = Path("artifacts/groundtruth.csv")
-STATE = Path("artifacts/groundtruth_state")
+STATE = Path("checkpoints/groundtruth")
+METRICS = Path("metrics/groundtruth.json")
 
 
 @exit_on_user_error
@@ -23,7 +25,7 @@ def main() -> None:
     with stage_run("groundtruth", {"groundtruth": config.model_dump(), "data": params.data.model_dump()}) as run:
         summary = train_groundtruth(records, DATA, config.recipe, config.width, OUT, STATE, seed=config.seed,
                                     workers=config.workers)
-        run.log_metrics(summary)
+        run.write_metrics(METRICS, summary)
         run.log_artifact(OUT)
 
 

@@ -1,6 +1,7 @@
-"""Stage ``grow``: the scaling rule (DESIGN.md section 8) grows the seed of artifacts/seed.json into
-the family ``asvit-g00`` (the seed at real width), ``asvit-g01``, ... (one per growth step); an
-interrupted growth resumes from artifacts/grow_state/."""
+"""Stage ``grow``: the scaling rule (docs/design.md section 8) grows the seed of artifacts/seed.json
+into the family ``asvit-g00`` (the seed at real width), ``asvit-g01``, ... (one per growth step); an
+interrupted growth resumes from checkpoints/grow/ (local resume state, not a pipeline output). Its
+seconds and cache hits go to ``metrics/grow.json``."""
 
 from dataclasses import asdict
 from pathlib import Path
@@ -12,9 +13,10 @@ from asvit.search import ProxyScorer, grow_family, read_seed, write_csv
 from asvit.tracking import stage_run
 
 SEED = Path("artifacts/seed.json")
-STATE = Path("artifacts/grow_state")
+STATE = Path("checkpoints/grow")
 OUT = Path("artifacts/family.jsonl")
 PLOT = Path("plots/family.csv")
+METRICS = Path("metrics/grow.json")
 PLOT_COLUMNS = ("step", "name", "params", "macs", "length_distortion", "ntk_cond")
 
 
@@ -32,7 +34,8 @@ def main() -> None:
         write_csv(PLOT, members, PLOT_COLUMNS)
         for m in members:
             run.log_metrics({k: m[k] for k in PLOT_COLUMNS[2:]}, step=m["step"])
-        run.log_metrics({"members": len(members), "cache_hits": result.cache_hits, "seconds": result.seconds})
+        run.write_metrics(METRICS, {"members": len(members), "largest_member_params": members[-1]["params"],
+                                    "cache_hits": result.cache_hits, "grow_seconds": round(result.seconds, 1)})
         run.log_artifact(OUT)
         run.log_artifact(PLOT)
     print(f"{len(members)} members, stopped: {result.stop_reason} ({result.seconds:.0f} s)")

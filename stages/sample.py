@@ -16,7 +16,7 @@ def main() -> None:
     records = sample_records(params.space.name, params.sample.count, params.sample.seed)
     with stage_run("sample", {"space": params.space.model_dump(), "sample": params.sample.model_dump()}) as run:
         write_records(OUT, records)
-        run.log_metrics({"architectures": len(records)})
+        run.log_metrics({"architectures_sampled": len(records)})
         run.log_artifact(OUT)
     print(f"wrote {len(records)} architectures to {OUT}")
 

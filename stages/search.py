@@ -1,5 +1,8 @@
-"""Stage ``search``: the seed topology (DESIGN.md section 7) from REINFORCE or a baseline over the
-13 decisions, scored with L^E and kappa; an interrupted search resumes from artifacts/search_state/."""
+"""Stage ``search``: the seed topology (docs/design.md section 7) from REINFORCE or a baseline over the
+13 decisions, scored with L^E and kappa; an interrupted search resumes from checkpoints/search/
+(local resume state and proxy cache, not a pipeline output). ``artifacts/seed.json`` holds only what
+the search found, so an identical search leaves ``grow`` cached; its seconds and cache hits go to
+``metrics/search.json``."""
 
 from pathlib import Path
 
@@ -8,9 +11,10 @@ from asvit.errors import exit_on_user_error
 from asvit.search import HISTORY_COLUMNS, REWARD_METRICS, ProxyScorer, run_search, write_csv, write_json
 from asvit.tracking import stage_run
 
-STATE = Path("artifacts/search_state")
+STATE = Path("checkpoints/search")
 OUT = Path("artifacts/seed.json")
 PLOT = Path("plots/search.csv")
+METRICS = Path("metrics/search.json")
 
 
 @exit_on_user_error
@@ -21,14 +25,14 @@ def main() -> None:
     with stage_run("search", logged) as run, ProxyScorer(settings, params.proxy.workers) as scorer:
         result = run_search(params.search, scorer, scorer.description, STATE)
         summary = {"seed": result.seed.seed_string(), "method": params.search.method,
-                   "proxies": {m: result.values[m] for m in REWARD_METRICS}, "steps": result.steps,
-                   "distinct": result.steps - result.cache_hits, "cache_hits": result.cache_hits,
-                   "seconds": round(result.seconds, 1)}
+                   "proxies": {m: result.values[m] for m in REWARD_METRICS}, "steps": result.steps}
         write_json(OUT, summary)
         write_csv(PLOT, result.history, HISTORY_COLUMNS)
         for row in result.history:
             run.log_metrics({k: row[k] for k in ("reward", "entropy", *REWARD_METRICS)}, step=row["step"])
-        run.log_metrics({"seed": summary["proxies"], "cache_hits": result.cache_hits, "seconds": result.seconds})
+        run.write_metrics(METRICS, {"seed_proxies": summary["proxies"], "steps": result.steps,
+                                    "topologies_measured": result.measured, "cache_hits": result.cache_hits,
+                                    "search_seconds": round(result.seconds, 1)})
         run.log_artifact(OUT)
         run.log_artifact(PLOT)
     print(f"seed {summary['seed']} after {result.steps} steps ({result.cache_hits} cache hits, "

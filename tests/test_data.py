@@ -243,7 +243,7 @@ def test_prepared_files_are_checked(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="unknown split 'test'"):
         open_classification(tmp_path, "test")
     (tmp_path / "val.pt").write_bytes(b"garbage")
-    with pytest.raises(DataError, match="corrupt prepared file .*val.pt"):
+    with pytest.raises(DataError, match=r"val.pt: is truncated or corrupt; prepare it again with `dvc repro -f data`"):
         open_classification(tmp_path, "val")
     (tmp_path / "train.pt").unlink()
     with pytest.raises(DataError, match="missing prepared file .*train.pt"):

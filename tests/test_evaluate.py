@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -73,8 +75,14 @@ def test_bad_model_files_name_the_file(tmp_path):
     with pytest.raises(CheckpointError, match="missing.pt: file not found"):
         load_model(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="junk.pt: not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="junk.pt: is truncated or corrupt; restore it with `dvc checkout"):
         load_model(tmp_path / "junk.pt")
+    torch.save({"state_dict": {}, "topology": "x", "num_classes": 2, "meta": Path("a")}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError) as refused:
+        load_model(tmp_path / "foreign.pt")
+    message = str(refused.value)
+    assert "foreign.pt: holds objects that a safe (weights-only) load refuses" in message
+    assert "weights_only=False" not in message and "\n" not in message
     torch.save({"state_dict": {}}, tmp_path / "partial.pt")
     with pytest.raises(CheckpointError, match="partial.pt: not a trained-model file"):
         load_model(tmp_path / "partial.pt")

@@ -21,7 +21,7 @@ def test_paper_seed_size():
 
 def test_paper_large_size():
     model = ASViT(Topology.parse(PAPER_LARGE), num_classes=1000)
-    # The paper reports 88.1M; the official code's count is 87.6M (DESIGN.md section 4).
+    # The paper reports 88.1M; the official code's count is 87.6M (docs/design.md section 4).
     assert n_params(model) == pytest.approx(87.6e6, rel=0.01)
     assert count_flops(model, 224) / 2 == pytest.approx(22.5e9, rel=0.05)
 

@@ -48,7 +48,7 @@ def test_a_rerun_continues_a_partial_table_and_matches_an_uninterrupted_run(arch
     score_records(jobs, names, settings, full, progress=False)
     score_records(jobs[:1], names, settings, partial, progress=False)  # stopped after one row
     summary = score_records(jobs, names, settings, partial, progress=False)
-    assert summary["resumed_from"] == 1 and summary["scored_now"] == 2
+    assert summary["resumed"] == 1 and summary["scored_now"] == 2
     assert read(partial) == read(full)
 
 
@@ -59,6 +59,18 @@ def test_changed_settings_start_over_and_keep_the_old_table(archs, tmp_path):
     main(["score", "--archs", str(archs), "--out", str(out), *ARGS[:-1], "2"])
     assert (tmp_path / "scores.csv.stale").read_text() == old
     assert len(read(out)) == 3
+
+
+def test_two_move_asides_keep_both_tables_with_their_settings(archs, tmp_path):
+    out = tmp_path / "scores.csv"
+    tables = []
+    for repeats in ("1", "2", "3"):
+        main(["score", "--archs", str(archs), "--out", str(out), *ARGS[:-1], repeats])
+        tables.append((out.read_text(), (tmp_path / "scores.csv.settings.json").read_text()))
+    first, second = tmp_path / "scores.csv.stale", tmp_path / "scores.csv.stale.2"
+    assert (first.read_text(), (tmp_path / "scores.csv.stale.settings.json").read_text()) == tables[0]
+    assert (second.read_text(), (tmp_path / "scores.csv.stale.2.settings.json").read_text()) == tables[1]
+    assert '"repeats": 1' in tables[0][1] and '"repeats": 2' in tables[1][1]
 
 
 def test_a_table_measured_by_other_proxy_code_starts_over(archs, tmp_path, monkeypatch):

@@ -52,10 +52,45 @@ def _run_kendall(args: argparse.Namespace) -> None:
         args.out.write_text(json.dumps({k: v.to_dict() for k, v in table.items()}, indent=2) + "\n")
 
 
+def _add_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("revisions", nargs="*", help="git revisions or experiment names to plot side by side "
+                        "(default: the workspace)")
+    parser.add_argument("--out", type=Path, default=Path("reports/plots.html"), help="HTML page to write")
+
+
+def _run_report(args: argparse.Namespace) -> None:
+    from .report import plot_specs, write_report
+
+    plots = plot_specs(Path.cwd(), args.revisions)
+    out = write_report(plots, args.out)
+    empty = [p.id for p in plots if p.spec is None]
+    print(f"wrote {out}: {len(plots) - len(empty)} plots" + (f"; no data for {', '.join(empty)}" if empty else ""))
+
+
+def _add_compare(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--width", type=int, default=120, help="widest table in characters")
+
+
+def _run_compare(args: argparse.Namespace) -> None:
+    from .compare import comparison, experiment_rows, render, tag_experiment_commits
+
+    rows = experiment_rows(Path.cwd())
+    header, cells, left_out = comparison(rows, args.width)
+    print(render(header, cells))
+    if left_out:
+        print(f"(also differ, left out for width: {', '.join(left_out)})")
+    tagged = tag_experiment_commits(rows)
+    if tagged:
+        print(f"recorded the experiment commit on {tagged} MLflow runs (tag dvc_exp_commit)")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], None]]] = {
     "score": ("score architectures with training-free proxies", _add_score, _run_score),
     "kendall": ("rank correlation of proxy scores with accuracies", _add_kendall, _run_kendall),
+    "report": ("render every dvc.yaml plot to SVG in one offline HTML page", _add_report, _run_report),
+    "compare": ("the experiments' differing params and key metrics in one narrow table", _add_compare,
+                _run_compare),
 }
 
 

@@ -77,7 +77,7 @@ class ProxyParams(Section):
 
 
 class Recipe(Section):
-    """A training recipe (DESIGN.md section 9): timm AdamW with a per-step cosine schedule and linear
+    """A training recipe (docs/design.md section 9): timm AdamW with a per-step cosine schedule and linear
     warm-up, label smoothing, optional Mixup/CutMix, drop path, and progressive re-tokenization at
     ``phase_ends`` (fractions of the epochs where the stride-16 and stride-8 phases end; null = off)."""
 
@@ -159,7 +159,7 @@ class EvaluateParams(Section):
 
 
 class SearchParams(Section):
-    """The seed search (DESIGN.md section 7): REINFORCE over the 13 decisions, or the random or
+    """The seed search (docs/design.md section 7): REINFORCE over the 13 decisions, or the random or
     evolutionary baseline, every topology scored with L^E and kappa on the proxy network (C = 32,
     depth 1 per stage)."""
 
@@ -192,7 +192,7 @@ class SearchParams(Section):
 
 
 class GrowParams(Section):
-    """The scaling rule (DESIGN.md section 8) that grows the seed into the family; parameter limits
+    """The scaling rule (docs/design.md section 8) that grows the seed into the family; parameter limits
     count the real model (stage-1 width ``width_scale`` * h) with ``proxy.num_classes`` outputs."""
 
     proxy_width: int = Field(8, ge=1, description="stage-1 width h of the start; proxies are measured at h")
@@ -220,7 +220,7 @@ class GrowParams(Section):
 
 
 class DataParams(Section):
-    """The classification dataset the ``data`` stage prepares in ``data/cls/`` (DESIGN.md section 12)."""
+    """The classification dataset the ``data`` stage prepares in ``data/cls/`` (docs/design.md section 12)."""
 
     source: Literal["generated", "digits", "cifar10", "imagefolder"] = "generated"
     path: Path | None = Field(None, description="dataset location for cifar10 and imagefolder")

@@ -1,8 +1,9 @@
 """MLflow tracking for stage runs: one run per stage execution in one experiment, tagged with the
 stage, the git revision and the DVC experiment name, with params, metrics and artifacts.
 
-The embedded default store is ``sqlite:///mlflow.db`` in the working directory (artifacts in
-``mlartifacts/``); ``MLFLOW_TRACKING_URI`` points it at a team server instead.
+The embedded default store is ``sqlite:///mlflow.db`` in the project's repository (artifacts in
+``mlartifacts/``), also for a queued experiment that DVC runs in a temporary copy of the repository;
+``MLFLOW_TRACKING_URI`` points it at a team server instead.
 """
 
 from __future__ import annotations
@@ -38,10 +39,29 @@ def git_revision() -> str:
         return "unknown"
 
 
-def _configure(root: Path) -> str:
+def project_root() -> Path:
+    """The repository whose store the runs go to: ``DVC_ROOT``, which DVC sets for every stage command
+    (for a queued experiment, the repository that queued it, not the temporary workspace the
+    experiment runs in), else the working directory."""
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+
+
+def run_tags(stage: str) -> dict[str, str]:
+    """The tags of a stage run: the stage, the git commit the run started from, and the DVC experiment
+    (``DVC_EXP_NAME``, or ``workspace`` for a plain ``dvc repro``) with its baseline commit. The
+    experiment's own commit exists only once DVC has run all its stages; ``asvit compare`` adds it
+    as ``dvc_exp_commit``."""
+    revision = git_revision()
+    return {"stage": stage, "git_revision": revision, "mlflow.source.git.commit": revision,
+            "dvc_experiment": os.environ.get("DVC_EXP_NAME") or "workspace",
+            "dvc_exp_baseline": os.environ.get("DVC_EXP_BASELINE_REV", revision)}
+
+
+def configure(root: Path | None = None) -> str:
     """Point MLflow at the configured store and return the experiment id."""
     import mlflow
 
+    root = root or project_root()
     uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME", EXPERIMENT)
@@ -77,14 +97,10 @@ class StageRun:
 
 @contextmanager
 def stage_run(stage: str, params: Mapping[str, Any], root: Path | None = None) -> Iterator[StageRun]:
-    """Open an MLflow run for ``stage`` with its ``params`` logged; tags: stage, git revision,
-    DVC experiment (``DVC_EXP_NAME``)."""
+    """Open an MLflow run for ``stage`` with its ``params`` logged and :func:`run_tags`."""
     import mlflow
 
-    root = root or Path.cwd()
-    experiment_id = _configure(root)
-    tags = {"stage": stage, "git_revision": git_revision(),
-            "dvc_experiment": os.environ.get("DVC_EXP_NAME", "")}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=tags):
+    experiment_id = configure(root)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=stage, tags=run_tags(stage)):
         mlflow.log_params({k: str(v) for k, v in flatten(params).items()})
         yield StageRun()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,9 +10,11 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_path
+from ..safe_load import UnreadableFileError, load_weights_only
 from .errors import DataError
 
 INFO_FILE = "info.json"
+REDO = "prepare it again with `dvc repro -f data`"
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,13 @@ def load_split(path: Path) -> ImageSet:
     if not path.is_file():
         raise DataError(f"missing prepared file {path}; run the `data` stage")
     try:
-        content = torch.load(path, weights_only=True)
+        content = load_weights_only(path, REDO)
+    except UnreadableFileError as error:
+        raise DataError(str(error)) from None
+    try:
         images, labels = content["images"], content["labels"]
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError, TypeError) as error:
-        raise DataError(f"corrupt prepared file {path}: {error}") from error
+    except (KeyError, TypeError):
+        raise DataError(f"corrupt prepared file {path}: no images and labels; {REDO}") from None
     if images.dtype != torch.uint8 or images.ndim != 4 or labels.shape != (len(images),):
         raise DataError(f"corrupt prepared file {path}: images {tuple(images.shape)}, labels {tuple(labels.shape)}")
     return ImageSet(images, labels)

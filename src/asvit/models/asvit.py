@@ -1,4 +1,4 @@
-"""The As-ViT network built from a :class:`~asvit.space.Topology` (DESIGN.md section 4)."""
+"""The As-ViT network built from a :class:`~asvit.space.Topology` (docs/design.md section 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Length distortion L^E (expressivity; higher is better), DESIGN.md section 6.
+"""Length distortion L^E (expressivity; higher is better), docs/design.md section 6.
 
 The input curve is the unit circle x(t) = U [cos t, sin t] in image space (U: two orthonormal
 directions); L^E = sum_t || d f(x(t)) / dt ||_2 with LayerNorms removed, where

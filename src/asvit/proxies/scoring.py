@@ -248,8 +248,8 @@ def score_records(jobs: Sequence[ScoreJob], names: Sequence[str], settings: Scor
     return {
         "architectures": len(jobs),
         "scored_now": count,
-        "resumed_from": len(done),
-        "bad": bad,
+        "resumed": len(done),
+        "bad_architectures": bad,
         "seconds_per_architecture": {n: (s / count if count else 0.0) for n, s in seconds.items()},
     }
 

@@ -1,4 +1,4 @@
-"""The scaling rule (DESIGN.md section 8): grow the seed into a family, one block and one width
+"""The scaling rule (docs/design.md section 8): grow the seed into a family, one block and one width
 step at a time, choosing each step by the training-free proxies.
 
 Start from the seed with depth 1 per stage at proxy width h (real width ``width_scale`` * h).

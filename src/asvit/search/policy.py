@@ -1,4 +1,4 @@
-"""REINFORCE over the 13 decisions of the As-ViT space (DESIGN.md section 7).
+"""REINFORCE over the 13 decisions of the As-ViT space (docs/design.md section 7).
 
 pi(a) = prod_d softmax(theta_d)[a_d] with 13 independent categorical distributions, theta_d
 initialised to 1e-3 N(0, 1); each step samples one topology a and takes one Adam step on

@@ -1,4 +1,4 @@
-"""The rank rule of the scaling step (DESIGN.md section 8), also used to pick the best topology of
+"""The rank rule of the scaling step (docs/design.md section 8), also used to pick the best topology of
 the random and evolutionary searches.
 
 Each metric ranks the candidates densely in its own direction (kappa ascending, L^E descending);

@@ -1,4 +1,4 @@
-"""The REINFORCE reward of the seed search and its baseline (DESIGN.md section 7).
+"""The REINFORCE reward of the seed search and its baseline (docs/design.md section 7).
 
 For each metric m: delta_t(m) = (m_t - m_{t-1}) / (max W_t - min W_t + 1e-6), with W_t the last
 ``window`` values of m up to and including m_t; r_t = delta_t(L^E) - delta_t(kappa) (each metric

@@ -1,4 +1,4 @@
-"""The seed-search loop shared by every method (DESIGN.md section 7): propose a topology, measure
+"""The seed-search loop shared by every method (docs/design.md section 7): propose a topology, measure
 L^E and kappa through the cache, compute the reward, let the method learn; the state is saved
 after every step so an interrupted search resumes and ends exactly as an uninterrupted one."""
 

@@ -5,13 +5,13 @@ by other code is not reused."""
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..atomic import atomic_path
+from ..safe_load import UnreadableFileError, load_weights_only
 
 
 def fingerprint_text(fingerprint: dict[str, Any]) -> str:
@@ -31,9 +31,9 @@ def load_state(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any] | None
     if not path.exists():
         return None
     try:
-        saved = torch.load(path, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        print(f"{path} is unreadable ({exc}); starting over")
+        saved = load_weights_only(path, "starting over")
+    except UnreadableFileError as exc:
+        print(exc)
         return None
     if saved.get("fingerprint") != fingerprint_text(fingerprint):
         print(f"{path} was written with other settings or code; starting over")

@@ -13,6 +13,7 @@ import torch
 
 from ..atomic import atomic_path
 from ..errors import AsvitError
+from ..safe_load import UnreadableFileError, load_weights_only
 from ..models import ASViT
 from ..space import Topology, TopologyError
 
@@ -27,18 +28,19 @@ def atomic_save(obj: Any, path: Path | str) -> None:
         torch.save(obj, tmp)
 
 
-def load_file(path: Path | str) -> dict[str, Any]:
-    """A checkpoint or model file (``torch.load(weights_only=True)`` onto the CPU)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: file not found")
+def load_file(path: Path | str, remedy: str) -> dict[str, Any]:
+    """A checkpoint or model file, loaded weights-only onto the CPU; ``remedy`` ends the message of a
+    file that is missing, unreadable or not a dictionary."""
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from None
+        data = load_weights_only(path, remedy)
+    except UnreadableFileError as exc:
+        raise CheckpointError(str(exc)) from None
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a dictionary, got {type(data).__name__}")
+        raise CheckpointError(f"{path}: expected a dictionary, got {type(data).__name__}; {remedy}")
     return data
+
+
+MODEL_REMEDY = "restore it with `dvc checkout models` (or `dvc pull`), or retrain with `dvc repro -f train`"
 
 
 def rng_state() -> dict[str, Any]:
@@ -93,7 +95,7 @@ def save_model(path: Path | str, model: ASViT, num_classes: int, **meta: Any) ->
 
 def load_model(path: Path | str) -> TrainedModel:
     """Rebuild the network of a file written by :func:`save_model` (full tokenization, eval mode)."""
-    data = load_file(path)
+    data = load_file(path, MODEL_REMEDY)
     missing = [k for k in ("state_dict", "topology", "num_classes") if k not in data]
     if missing:
         raise CheckpointError(f"{path}: not a trained-model file (missing {', '.join(missing)})")

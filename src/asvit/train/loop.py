@@ -105,7 +105,7 @@ def _restore(path: Path | None, fingerprint: str, info: DistInfo) -> dict | None
     """The checkpoint at ``path`` if it was written by this same run, else None (start over)."""
     if path is None or not path.is_file():
         return None
-    state = load_file(path)
+    state = load_file(path, f"delete {path.parent} to train this model from scratch")
     if state.get("fingerprint") != fingerprint:
         if info.is_main:
             print(f"{path}: written for other settings; training from scratch")

@@ -1,4 +1,4 @@
-"""Progressive re-tokenization (DESIGN.md section 9): the stage-1 tokenizer trains at stride 16, then 8,
+"""Progressive re-tokenization (docs/design.md section 9): the stage-1 tokenizer trains at stride 16, then 8,
 then 4 (m = 4, 2, 1 times the final stride) with dilation d = round((m K1 - 1) / (K1 - 1)), so the
 dilated kernel d (K1 - 1) + 1 still spans about m K1 pixels; its weights never change.
 
