@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -14,6 +15,8 @@ os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
 
 from asvit.space import Topology
+
+from .dvc_repo import dvc, git, make_repo, ran
 
 PAPER_SEED = "8,2,3|4,1,2|4,1,4|4,1,6|32"
 PAPER_LARGE = "8,2,3,5|4,1,2,2|4,1,4,5|4,1,6,2|32,180"
@@ -33,3 +36,20 @@ def _isolated(tmp_path_factory, monkeypatch):
 def tiny_topology() -> Topology:
     """The paper's seed at stage-1 width 8: fast enough for reference implementations."""
     return Topology.parse(PAPER_SEED).scaled(width=8)
+
+
+@pytest.fixture(scope="session")
+def origin(tmp_path_factory) -> Path:
+    """A scratch repository that ran the whole pipeline on the tiny profile (logging to its own
+    MLflow store, as for a user), committed its lock file, metrics and plots, and pushed to the
+    default remote (a directory beside it and its clones)."""
+    base = tmp_path_factory.mktemp("pipeline")
+    repo = make_repo(base / "origin")
+    out = dvc(repo, "repro", env={"MLFLOW_TRACKING_URI": None})
+    assert ran(out) == ["validate", "data", "sample", "score", "groundtruth", "kendall", "search", "grow", "train",
+                        "evaluate"], out
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "pipeline outputs")
+    dvc(repo, "push")
+    assert (base / "asvit-dvc-remote").is_dir()
+    return repo

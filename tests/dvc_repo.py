@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+CLEAN = "Data and pipelines are up to date."  # what `dvc status` prints when nothing would run
+NO_STORE = {"MLFLOW_TRACKING_URI": None}  # stage runs log to the project's own store, as for a user
 # Every stage of the default pipeline in seconds: 4 topologies, 1 epoch, a 3-step search, no growth.
 TINY = {"data": {"train_size": 64, "val_size": 32, "num_classes": 3},
         "sample": {"count": 4, "seed": 1},
@@ -85,3 +87,21 @@ def make_repo(path: Path, overrides: Mapping[str, Any] = TINY) -> Path:
 def ran(output: str) -> list[str]:
     """The stages a ``dvc repro`` / ``dvc exp run`` output says it ran."""
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
+
+
+def fresh_clone(origin: Path, name: str) -> Path:
+    """A git clone beside ``origin`` (so it shares the default remote), with nothing pulled."""
+    clone = origin.parent / name
+    git(origin.parent, "clone", "-q", str(origin), str(clone))
+    return clone
+
+
+def status(repo: Path) -> str:
+    return dvc(repo, "status").strip()
+
+
+def set_param(repo: Path, group: str, key: str, value: Any) -> None:
+    """Change one key of ``repo``'s params.yaml."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params[group][key] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

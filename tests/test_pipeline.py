@@ -1,94 +1,70 @@
-"""The DVC pipeline end to end on a tiny profile, in a scratch copy of the repository: stages run,
-outputs and MLflow runs appear, and a parameter change re-runs only the stages that read it."""
+"""The DVC pipeline end to end on the tiny profile (``origin`` in conftest): every stage's outputs
+and MLflow runs appear, a parameter change re-runs only the stages that read it, and bad params stop
+the pipeline before DVC removes any output."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
-import mlflow
 import pytest
-import yaml
+from mlflow.tracking import MlflowClient
 
-ROOT = Path(__file__).resolve().parent.parent
-TINY = {"data": {"train_size": 64, "val_size": 32, "num_classes": 3},
-        "sample": {"count": 4, "seed": 1},
-        "proxy": {"image_size": 32, "repeats": 1, "batch_size": 4, "names": ["params", "length_distortion"]},
-        "groundtruth": {"width": 4, "recipe": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0}},
-        "kendall": {"resamples": 50}}
+from .dvc_repo import NO_STORE, TINY, dvc, fresh_clone, ran, run, set_param
+
+pytestmark = pytest.mark.slow
 
 
-def dvc(repo: Path, *args: str) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=env, capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
+    assert len((origin / "artifacts/topologies.jsonl").read_text().splitlines()) == 4
+    assert len((origin / "artifacts/scores.csv").read_text().splitlines()) == 5
+    assert "seconds_per_architecture" in json.loads((origin / "metrics/score.json").read_text())
+    kendall = json.loads((origin / "metrics/kendall.json").read_text())
+    assert set(kendall) == set(TINY["proxy"]["names"])
+    assert kendall["params"]["n"] == 4 and -1 <= kendall["params"]["kendall_tau"] <= 1
+    plot = (origin / "plots/kendall.csv").read_text().splitlines()
+    assert plot[0] == ",".join(["id", *TINY["proxy"]["names"], "accuracy"]) and len(plot) == 5
+    assert (origin / "artifacts/groundtruth.csv").read_text().splitlines()[0] == "id,arch,val_top1,val_top5,params"
+    assert set(json.loads((origin / "artifacts/seed.json").read_text())) == {"seed", "method", "proxies", "steps"}
+    assert (origin / "models/asvit-g00.pt").is_file()
+    assert set(json.loads((origin / "metrics/evaluate.json").read_text())) == {"asvit-g00"}
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{origin / 'mlflow.db'}")
+    [experiment] = [e for e in client.search_experiments() if e.name == "asvit"]
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.data.tags["stage"] for r in runs) == sorted(
+        ["data", "sample", "score", "groundtruth", "kendall", "search", "grow", "train", "evaluate"])
+    assert all(r.data.tags["dvc_experiment"] == "workspace" and len(r.data.tags["git_revision"]) == 40
+               for r in runs)
+    score = next(r for r in runs if r.data.tags["stage"] == "score")
+    assert score.data.params["proxy.repeats"] == "1"
 
 
-@pytest.fixture
-def repo(tmp_path) -> Path:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    shutil.copy(ROOT / "dvc.yaml", repo)
-    for name in ("stages", "src"):
-        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for group, values in TINY.items():
-        for key, value in values.items():
-            if isinstance(value, dict):
-                params[group][key].update(value)
-            else:
-                params[group][key] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    dvc(repo, "init", "-q")
-    return repo
+def test_a_params_change_reruns_only_the_stages_that_read_it(origin):
+    assert ran(dvc(origin, "repro", env=NO_STORE)) == []
+    clone = fresh_clone(origin, "resampled")
+    dvc(clone, "pull")
+    set_param(clone, "kendall", "resamples", 60)
+    assert ran(dvc(clone, "repro", env=NO_STORE)) == ["validate", "kendall"]
 
 
-def test_sample_and_score_run_cache_and_track(repo):
-    out = dvc(repo, "repro", "score")
-    assert "Running stage 'sample'" in out and "Running stage 'score'" in out
-    assert len((repo / "artifacts/topologies.jsonl").read_text().splitlines()) == 4
-    assert len((repo / "artifacts/scores.csv").read_text().splitlines()) == 5
-    assert "seconds_per_architecture" in (repo / "metrics/score.json").read_text()
+def test_bad_params_stop_the_pipeline_before_any_output_is_removed(origin):
+    clone = fresh_clone(origin, "bad-params")
+    dvc(clone, "pull")
+    kept = {name: (clone / name).read_bytes() for name in
+            ("metrics/train.json", "metrics/evaluate.json", "plots/train.csv", "models/asvit-g00.pt")}
+    set_param(clone, "train", "lr", -1.0)
+    result = run(clone, sys.executable, "-m", "dvc", "repro", check=False, env=NO_STORE)
+    assert result.returncode != 0
+    assert "params.yaml: train.lr: Input should be greater than 0" in result.stdout + result.stderr
+    assert ran(result.stdout) == ["validate"]
+    for name, content in kept.items():
+        assert (clone / name).read_bytes() == content, name
 
-    runs = mlflow.search_runs(experiment_names=["asvit"])
-    assert sorted(runs["tags.stage"]) == ["sample", "score"]
-    assert set(runs["params.proxy.repeats"].dropna()) == {"1"}
-
-    assert "didn't change" in dvc(repo, "repro", "score")
-
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["proxy"]["repeats"] = 2
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    out = dvc(repo, "repro", "score")
-    assert "Running stage 'score'" in out and "Running stage 'sample'" not in out
-
-
-def test_kendall_measures_every_proxy_against_trained_accuracy(repo):
-    out = dvc(repo, "repro", "kendall")
-    for stage in ("data", "sample", "score", "groundtruth", "kendall"):
-        assert f"Running stage '{stage}'" in out
-    result = json.loads((repo / "metrics/kendall.json").read_text())
-    assert set(result) == {"params", "length_distortion"}
-    assert result["params"]["n"] == 4 and -1 <= result["params"]["kendall_tau"] <= 1
-    plot = (repo / "plots/kendall.csv").read_text().splitlines()
-    assert plot[0] == "id,params,length_distortion,accuracy" and len(plot) == 5
-    assert len((repo / "artifacts/groundtruth.csv").read_text().splitlines()) == 5
-
-
-def test_invalid_params_stop_the_stage_and_keep_outputs(repo):
-    dvc(repo, "repro", "sample")
-    before = (repo / "artifacts/topologies.jsonl").read_text()
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["sample"]["count"] = 0
-    (repo / "params.yaml").write_text(yaml.safe_dump(params))
-    result = subprocess.run([sys.executable, "stages/sample.py"], cwd=repo, capture_output=True, text=True)
+    set_param(clone, "train", "lr", 1e-3)
+    set_param(clone, "sample", "count", 0)  # a stage script run by hand checks too, before writing
+    before = (clone / "artifacts/topologies.jsonl").read_text()
+    result = run(clone, sys.executable, "stages/sample.py", check=False)
     assert result.returncode == 2
     assert "params.yaml: sample.count: Input should be greater than or equal to 1" in result.stderr
-    assert (repo / "artifacts/topologies.jsonl").read_text() == before
+    assert (clone / "artifacts/topologies.jsonl").read_text() == before

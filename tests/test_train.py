@@ -22,9 +22,9 @@ from torch.utils.data import TensorDataset
 from asvit.config import ConfigError, Recipe, parse_params
 from asvit.models import ASViT
 from asvit.space import Topology
-from asvit.train import (ScheduleError, TrainError, asvit_macs, check_fit, dilation_for, distributed, fit,
-                         load_model, measured_macs, phase_cost, phase_schedule, relative_macs, save_model,
-                         select_members, stage_grids)
+from asvit.train import (CheckpointError, ScheduleError, TrainError, asvit_macs, check_fit, dilation_for,
+                         distributed, fit, load_model, measured_macs, phase_cost, phase_schedule, relative_macs,
+                         save_model, select_members, stage_grids)
 from asvit.train.retokenize import phase_at
 
 from .conftest import PAPER_LARGE, PAPER_SEED
@@ -169,6 +169,24 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
     changed = fit(tiny_model(drop_path=0.1), train_set, val_set, recipe.model_copy(update={"lr": 2e-3}),
                   checkpoint_dir=tmp_path, progress=False, seed=3)
     assert changed.resumed_epochs == 0
+
+
+@pytest.mark.parametrize("content", [b"truncated", None])
+def test_a_corrupt_or_refused_checkpoint_stops_with_one_line_that_says_what_to_do(tmp_path, content):
+    checkpoint = tmp_path / "asvit-g00" / "last.pt"
+    checkpoint.parent.mkdir()
+    if content is None:  # a pickle of a class that a weights-only load refuses
+        torch.save({"fingerprint": Path("elsewhere")}, checkpoint)
+    else:
+        checkpoint.write_bytes(content)
+    train_set, val_set = tiny_data(32, train=8, val=4)
+    with pytest.raises(CheckpointError) as refused:
+        fit(tiny_model(), train_set, val_set, Recipe(epochs=1, batch_size=4, warmup_epochs=0, phase_ends=None),
+            checkpoint_dir=checkpoint.parent, progress=False)
+    message = str(refused.value)
+    assert message.startswith(f"{checkpoint}: ") and message.endswith(
+        f"; delete {checkpoint.parent} to train this model from scratch")
+    assert "\n" not in message and "weights_only" not in message
 
 
 def test_trained_model_file_round_trip(tmp_path):

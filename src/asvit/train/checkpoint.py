@@ -13,8 +13,8 @@ import torch
 
 from ..atomic import atomic_path
 from ..errors import AsvitError
-from ..safe_load import UnreadableFileError, load_weights_only
 from ..models import ASViT
+from ..safe_load import UnreadableFileError, load_weights_only
 from ..space import Topology, TopologyError
 
 
