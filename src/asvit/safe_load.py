@@ -10,7 +10,6 @@ here was not written by this project and must not be unpickled.
 from __future__ import annotations
 
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ def load_weights_only(path: Path | str, remedy: str) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:  # torch's text names the refused class, if that was the cause
         refused = "Unsupported global" in str(exc)
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError):
+    except Exception:  # truncated or corrupt files raise many types (RuntimeError, EOFError, IndexError, ...)
         refused = False
     reason = ("holds objects that a safe (weights-only) load refuses, so it was not written by asvit"
               if refused else "is truncated or corrupt")
