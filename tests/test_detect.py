@@ -1,0 +1,171 @@
+"""Detection groundwork: the generated COCO-format set read back through pycocotools, the As-ViT
+backbone's pyramid levels for torchvision's detectors, and COCOeval on a real annotation file."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+
+import pytest
+import torch
+from pycocotools.coco import COCO
+from torchvision.ops import box_iou
+
+from asvit.detect.backbone import DETECTORS, build_detector
+from asvit.detect.data import MIN_VISIBLE, write_coco_split
+from asvit.detect.dataset import DetectionDataError, open_coco
+from asvit.detect.metrics import coco_metrics, coco_results
+from asvit.models import ASViT
+from asvit.space import Topology
+
+from .conftest import PAPER_SEED
+
+
+def load(path) -> COCO:
+    with contextlib.redirect_stdout(io.StringIO()):
+        return COCO(str(path))
+
+
+@pytest.fixture(scope="module")
+def coco(tmp_path_factory):
+    out = tmp_path_factory.mktemp("det")
+    return out, load(write_coco_split(out, "val", 12, 96, 4, 5, seed=3))
+
+
+def test_the_generated_set_is_real_coco_with_overlapping_masked_objects(coco, tmp_path):
+    out, truth = coco
+    assert [c["name"] for c in truth.loadCats(truth.getCatIds())] == ["circle", "square", "triangle", "cross"]
+    overlapping = 0
+    for image in truth.loadImgs(truth.getImgIds()):
+        assert (out / "images/val" / image["file_name"]).is_file() and image["width"] == image["height"] == 96
+        anns = truth.loadAnns(truth.getAnnIds(imgIds=image["id"]))
+        assert anns, image
+        for ann in anns:
+            x, y, w, h = ann["bbox"]
+            assert 0 <= x and 0 <= y and x + w <= 96 and y + h <= 96 and ann["iscrowd"] == 0
+            mask = truth.annToMask(ann)
+            assert mask.sum() == ann["area"] >= MIN_VISIBLE
+        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                              for a in anns])
+        overlapping += int((box_iou(boxes, boxes) > 0).triu(diagonal=1).sum())
+    assert overlapping > 0
+    again = write_coco_split(tmp_path, "val", 12, 96, 4, 5, seed=3)
+    assert again.read_bytes() == (out / "annotations/instances_val.json").read_bytes()
+
+
+@pytest.mark.parametrize("text", [PAPER_SEED, "4,8,2|2,4,3|3,2,2|4,1,5|64", "6,4,4|3,2,6|2,1,3|3,1,2|16"])
+@pytest.mark.parametrize("size", [(100, 140), (77, 61)])
+def test_pyramid_levels_have_the_strides_and_channels_the_detectors_expect(text, size):
+    topology = Topology.parse(text).scaled(width=8)
+    detector = build_detector("maskrcnn", ASViT(topology, num_classes=1), 3, out_channels=32, min_size=96,
+                              max_size=160).eval()
+    images, _ = detector.transform([torch.rand(3, *size)])
+    height, width = images.tensors.shape[-2:]
+    assert height % 32 == 0 and width % 32 == 0
+    with torch.no_grad():
+        levels = detector.backbone(images.tensors)
+    assert list(levels) == ["0", "1", "2", "3", "pool"]
+    for stride, level in zip((4, 8, 16, 32), list(levels.values())[:4], strict=True):
+        assert level.shape == (1, 32, height // stride, width // stride)
+    assert levels["pool"].shape == (1, 32, -(-height // 64), -(-width // 64))
+
+
+@pytest.mark.parametrize("name", list(DETECTORS))
+def test_every_detector_trains_and_predicts_on_the_backbone(name):
+    # 64 channels: FCOS's head normalises 32 groups, which need two values each at its 1 x 1 level
+    detector = build_detector(name, ASViT(Topology.parse(PAPER_SEED).scaled(width=8), num_classes=1), 3,
+                              out_channels=64, min_size=64, max_size=96)
+    target = {"boxes": torch.tensor([[8.0, 8.0, 40.0, 30.0]]), "labels": torch.tensor([2]),
+              "masks": torch.zeros(1, 50, 70, dtype=torch.uint8)}
+    losses = detector([torch.rand(3, 50, 70)], [target])
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert detector.backbone.body.tokenizer.conv.weight.grad is not None
+    with torch.no_grad():
+        [prediction] = detector.eval()([torch.rand(3, 50, 70)])
+    assert {"boxes", "labels", "scores"} <= set(prediction) and ("masks" in prediction) == (name == "maskrcnn")
+
+
+def truth_as_outputs(truth: COCO, image_id: int, shift: float = 0.0) -> dict[str, torch.Tensor]:
+    """The annotations of one image as a torchvision detector output, boxes shifted right by ``shift``
+    of their width."""
+    anns = truth.loadAnns(truth.getAnnIds(imgIds=image_id))
+    boxes = torch.tensor([[a["bbox"][0] + shift * a["bbox"][2], a["bbox"][1],
+                           a["bbox"][0] + (1 + shift) * a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns],
+                         dtype=torch.float64)
+    masks = torch.stack([torch.from_numpy(truth.annToMask(a)).float() for a in anns]).unsqueeze(1)
+    return {"boxes": boxes, "labels": torch.tensor([a["category_id"] for a in anns]),
+            "scores": torch.linspace(1.0, 0.5, len(anns)), "masks": masks}
+
+
+def test_cocoeval_gives_ap_1_for_the_truth_and_much_less_for_shifted_boxes(coco):
+    _, truth = coco
+    exact = [r for i in truth.getImgIds() for r in coco_results(i, truth_as_outputs(truth, i))]
+    metrics = coco_metrics(truth, exact)
+    assert metrics["bbox"]["AP"] == pytest.approx(1.0) and metrics["segm"]["AP"] == pytest.approx(1.0)
+    assert metrics["bbox"]["APl"] is None  # no large objects in 96 px images: COCOeval's -1
+    shifted = [r for i in truth.getImgIds() for r in coco_results(i, truth_as_outputs(truth, i, shift=0.3))]
+    for record in shifted:
+        del record["segmentation"]
+    moved = coco_metrics(truth, shifted)
+    assert set(moved) == {"bbox"}
+    assert moved["bbox"]["AP"] < 0.5 and moved["bbox"]["AP50"] > moved["bbox"]["AP75"]
+    assert coco_metrics(truth, [])["bbox"]["AP"] == 0.0
+
+
+def test_a_split_reads_as_torchvision_targets(coco):
+    out, truth = coco
+    split = open_coco(out / "annotations/instances_val.json", out / "images/val")
+    assert len(split) == 12 and split.num_classes == 5
+    image, target = split[0]
+    anns = truth.loadAnns(truth.getAnnIds(imgIds=split.ids[0]))
+    assert image.shape == (3, 96, 96) and 0 <= image.min() and image.max() <= 1
+    assert target["boxes"].shape == (len(anns), 4) and target["masks"].shape == (len(anns), 96, 96)
+    assert target["labels"].tolist() == [split.label_of[a["category_id"]] for a in anns]
+    x, y, w, h = anns[0]["bbox"]
+    assert target["boxes"][0].tolist() == pytest.approx([x, y, x + w, y + h])
+
+
+def broken(out, tmp_path, change):
+    """A copy of the generated split with ``change(content)`` applied to its annotation file."""
+    images = tmp_path / "images"
+    shutil.copytree(out / "images/val", images)
+    content = json.loads((out / "annotations/instances_val.json").read_text())
+    change(content)
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(content))
+    return path, images
+
+
+def _box_outside(content):
+    content["annotations"][3]["bbox"][0] = 90.0
+
+
+def _unknown_category(content):
+    content["annotations"][2]["category_id"] = 42
+
+
+@pytest.mark.parametrize("change, message", [
+    (_box_outside, r"instances.json: annotation 4: box \[90.0, .*\] lies outside its image \(96 x 96, 0000\d\d.png\)"),
+    (_unknown_category, r"instances.json: annotation 3: category id 42 is not in the file's categories \(1, 2, 3, 4\)"),
+    (lambda content: content.pop("categories"), r"instances.json: not a COCO instances file \(no categories\)"),
+])
+def test_bad_annotations_name_the_file_and_the_annotation(coco, tmp_path, change, message):
+    path, images = broken(coco[0], tmp_path, change)
+    with pytest.raises(DetectionDataError, match=message):
+        open_coco(path, images)
+
+
+def test_missing_or_malformed_files_are_named(coco, tmp_path):
+    out, _ = coco
+    path, images = broken(out, tmp_path, lambda content: None)
+    (images / "000005.png").unlink()
+    with pytest.raises(DetectionDataError, match=r"images/000005.png: image file of image id 5 not found"):
+        open_coco(path, images)
+    with pytest.raises(DetectionDataError, match=r"nothing.json: annotation file not found"):
+        open_coco(tmp_path / "nothing.json", images)
+    path.write_text('{"images": [')
+    with pytest.raises(DetectionDataError, match=r"instances.json: not valid JSON"):
+        open_coco(path, images)
