@@ -13,10 +13,12 @@ import torch
 from pycocotools.coco import COCO
 from torchvision.ops import box_iou
 
+from asvit.config import Recipe
 from asvit.detect.backbone import DETECTORS, build_detector
 from asvit.detect.data import MIN_VISIBLE, write_coco_split
 from asvit.detect.dataset import DetectionDataError, open_coco
 from asvit.detect.metrics import coco_metrics, coco_results
+from asvit.detect.train import fit_detector
 from asvit.models import ASViT
 from asvit.space import Topology
 
@@ -169,3 +171,54 @@ def test_missing_or_malformed_files_are_named(coco, tmp_path):
     path.write_text('{"images": [')
     with pytest.raises(DetectionDataError, match=r"instances.json: not valid JSON"):
         open_coco(path, images)
+
+
+@pytest.fixture(scope="module")
+def tiny_splits(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny-det")
+    for split, seed in (("train", 0), ("val", 1)):
+        write_coco_split(out, split, 8 if split == "train" else 4, 64, 3, 3, seed=seed)
+    return [open_coco(out / f"annotations/instances_{s}.json", out / f"images/{s}") for s in ("train", "val")]
+
+
+def tiny_detector(seed: int = 0):
+    torch.manual_seed(seed)
+    return build_detector("maskrcnn", ASViT(Topology.parse(PAPER_SEED).scaled(width=8), num_classes=1), 4,
+                          out_channels=32, min_size=64, max_size=64, box_detections_per_img=20)
+
+
+RECIPE = Recipe(epochs=2, batch_size=4, lr=1e-3, warmup_epochs=0, phase_ends=None)
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_few_training_steps_run_and_report_coco_metrics(tiny_splits):
+    train_set, val_set = tiny_splits
+    result = fit_detector(tiny_detector(), train_set, val_set, RECIPE, progress=False, eval_batch_size=4)
+    assert [r.epoch for r in result.history] == [0, 1] and result.resumed_epochs == 0
+    first = result.history[0]
+    assert {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"} == set(first.losses)
+    assert first.loss == pytest.approx(sum(first.losses.values()))
+    assert first.images == 8 and first.images_per_s > 0
+    assert set(result.metrics) == {"bbox", "segm"} and 0 <= result.metrics["bbox"]["AP"] <= 1
+
+
+def test_a_run_stopped_after_an_epoch_resumes_to_the_same_weights(tiny_splits, tmp_path):
+    train_set, val_set = tiny_splits
+    whole = tiny_detector()
+    fit_detector(whole, train_set, val_set, RECIPE, progress=False, seed=5, eval_batch_size=4)
+
+    def stop(history):
+        raise Stop
+
+    with pytest.raises(Stop):
+        fit_detector(tiny_detector(), train_set, val_set, RECIPE, checkpoint_dir=tmp_path, progress=False, seed=5,
+                     on_epoch=stop, eval_batch_size=4)
+    resumed = tiny_detector(seed=9)  # another initialisation: everything comes from the checkpoint
+    result = fit_detector(resumed, train_set, val_set, RECIPE, checkpoint_dir=tmp_path, progress=False, seed=5,
+                          eval_batch_size=4)
+    assert result.resumed_epochs == 1
+    final, expected = resumed.state_dict(), whole.state_dict()
+    assert all(torch.equal(final[k], expected[k]) for k in expected)

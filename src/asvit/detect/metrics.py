@@ -34,13 +34,16 @@ def coco_results(image_id: int, output: Mapping[str, torch.Tensor], mask_thresho
     return records
 
 
-def coco_metrics(truth: COCO, results: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
-    """``{"bbox": {"AP": ..., "AP50": ..., ...}, "segm": {...}}`` (segm only when every result has a
-    segmentation), in [0, 1]; None where the truth has no object of that size (COCOeval's -1); with
-    no results every AP is 0. COCOeval's printout is suppressed."""
-    kinds = ["bbox"] + (["segm"] if results and all("segmentation" in r for r in results) else [])
+def coco_metrics(truth: COCO, results: Sequence[Mapping[str, Any]], masks: bool | None = None
+                 ) -> dict[str, dict[str, float | None]]:
+    """``{"bbox": {"AP": ..., "AP50": ..., ...}, "segm": {...}}`` in [0, 1]; None where the truth has
+    no object of that size (COCOeval's -1). ``segm`` is there when ``masks`` (by default: when every
+    result has a segmentation); with no results every AP is 0. COCOeval's printout is suppressed."""
+    if masks is None:
+        masks = bool(results) and all("segmentation" in r for r in results)
+    kinds = ["bbox", "segm"] if masks else ["bbox"]
     if not results:
-        return {"bbox": dict.fromkeys(STATS, 0.0)}
+        return {kind: dict.fromkeys(STATS, 0.0) for kind in kinds}
     with contextlib.redirect_stdout(io.StringIO()):
         predicted = truth.loadRes([dict(r) for r in results])
         metrics = {}

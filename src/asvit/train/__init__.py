@@ -6,8 +6,17 @@ from .checkpoint import CheckpointError, TrainedModel, load_model, save_model
 from .distributed import DistInfo, distributed
 from .family import select_members
 from .loop import EpochRecord, FitResult, TrainError, check_fit, fit
-from .retokenize import (Phase, ScheduleError, asvit_macs, dilation_for, measured_macs, phase_cost,
-                         phase_schedule, relative_macs, stage_grids)
+from .retokenize import (
+                         Phase,
+                         ScheduleError,
+                         asvit_macs,
+                         dilation_for,
+                         measured_macs,
+                         phase_cost,
+                         phase_schedule,
+                         relative_macs,
+                         stage_grids,
+)
 
 __all__ = ["CheckpointError", "DistInfo", "EpochRecord", "FitResult", "Phase", "Recipe", "ScheduleError",
            "TrainError", "TrainedModel", "asvit_macs", "check_fit", "dilation_for", "distributed", "fit",

@@ -10,12 +10,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..atomic import atomic_path
 from ..errors import AsvitError
 from ..models import ASViT
 from ..safe_load import UnreadableFileError, load_weights_only
 from ..space import Topology, TopologyError
+from .distributed import DistInfo, all_gather
 
 
 class CheckpointError(AsvitError):
@@ -68,6 +70,43 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def resume_training(path: Path | None, fingerprint: str, info: DistInfo, model: nn.Module,
+                    optimizer: torch.optim.Optimizer, scheduler: Any, seed: int) -> list[dict[str, Any]]:
+    """Continue from the checkpoint at ``path`` when it was written with the same ``fingerprint``:
+    load the model, optimizer and scheduler states and this process's random state, and return the
+    saved per-epoch history; otherwise seed every generator with ``seed + rank`` and return []."""
+    state = None
+    if path is not None and path.is_file():
+        state = load_file(path, f"delete {path.parent} to train this model from scratch")
+        if state.get("fingerprint") != fingerprint:
+            if info.is_main:
+                print(f"{path}: written for other settings; training from scratch")
+            state = None
+    if state is None:
+        seed_everything(seed + info.rank)
+        return []
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    history = list(state["history"])
+    if len(state["rng"]) == info.world_size:
+        set_rng_state(state["rng"][info.rank])
+    else:  # another process count than the checkpoint's: fresh, still reproducible streams
+        seed_everything(seed + info.rank + 1000 * len(history))
+    return history
+
+
+def save_training(path: Path | None, fingerprint: str, info: DistInfo, model: nn.Module,
+                  optimizer: torch.optim.Optimizer, scheduler: Any, history: list[dict[str, Any]]) -> None:
+    """Write the checkpoint :func:`resume_training` reads (rank 0 only; the random states of every
+    process are gathered first, so every process must call this)."""
+    states = all_gather(rng_state())
+    if info.is_main and path is not None:
+        atomic_save({"fingerprint": fingerprint, "epoch": len(history) - 1, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": states,
+                     "history": history}, path)
 
 
 def seed_everything(seed: int) -> None:

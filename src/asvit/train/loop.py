@@ -24,8 +24,8 @@ from ..errors import AsvitError
 from ..evaluate.accuracy import evaluate_top_k
 from ..models import ASViT
 from ..space import Topology
-from .checkpoint import atomic_save, load_file, rng_state, seed_everything, set_rng_state
-from .distributed import DistInfo, all_gather, all_reduce_sum, current
+from .checkpoint import resume_training, save_training
+from .distributed import all_gather, all_reduce_sum, current
 from .recipe import make_loss, make_mixup, make_optimizer, make_scheduler
 from .retokenize import FINAL_STRIDE, asvit_macs, check_phases, phase_at, phase_schedule
 
@@ -101,18 +101,6 @@ def _fingerprint(recipe: Recipe, model: ASViT, seed: int, train_size: int, val_s
                        "classes": model.head[-1].out_features, "data": [train_size, val_size]}, sort_keys=True)
 
 
-def _restore(path: Path | None, fingerprint: str, info: DistInfo) -> dict | None:
-    """The checkpoint at ``path`` if it was written by this same run, else None (start over)."""
-    if path is None or not path.is_file():
-        return None
-    state = load_file(path, f"delete {path.parent} to train this model from scratch")
-    if state.get("fingerprint") != fingerprint:
-        if info.is_main:
-            print(f"{path}: written for other settings; training from scratch")
-        return None
-    return state
-
-
 class _Training(NamedTuple):
     """What one optimisation step uses besides the network and the batch."""
 
@@ -184,20 +172,8 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
 
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
     fingerprint = _fingerprint(recipe, model, seed, len(train_set), len(val_set))
-    state = _restore(path, fingerprint, info)
-    history: list[EpochRecord] = []
-    if state is None:
-        seed_everything(seed + info.rank)
-    else:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        parts.scheduler.load_state_dict(state["scheduler"])
-        history = [EpochRecord(**r) for r in state["history"]]
-        states = state["rng"]
-        if len(states) == info.world_size:
-            set_rng_state(states[info.rank])
-        else:  # another process count than the checkpoint's: fresh, still reproducible streams
-            seed_everything(seed + info.rank + 1000 * len(history))
+    history = [EpochRecord(**r) for r in resume_training(path, fingerprint, info, model, optimizer,
+                                                         parts.scheduler, seed)]
     resumed = len(history)
     if len(set(all_gather(resumed))) > 1:
         raise TrainError(f"{path}: the checkpoint is not the same for every process; put the checkpoint "
@@ -223,12 +199,7 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
                              images=int(images), seconds=seconds, images_per_s=images / seconds,
                              macs=asvit_macs(model.topology, image_size, phase.stride, num_classes))
         history.append(record)
-        states = all_gather(rng_state())
-        if info.is_main and path is not None:
-            atomic_save({"fingerprint": fingerprint, "epoch": epoch, "phase": [phase.stride, phase.dilation],
-                         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": parts.scheduler.state_dict(), "rng": states,
-                         "history": [asdict(r) for r in history]}, path)
+        save_training(path, fingerprint, info, model, optimizer, parts.scheduler, [asdict(r) for r in history])
         if progress and info.is_main:
             tqdm.write(f"{desc} epoch {epoch + 1}/{recipe.epochs}: stride {phase.stride}, loss {record.loss:.4f}, "
                        f"val top-1 {record.val_top1:.2f}%, {record.images_per_s:.0f} images/s")
