@@ -17,7 +17,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN = "Data and pipelines are up to date."  # what `dvc status` prints when nothing would run
 NO_STORE = {"MLFLOW_TRACKING_URI": None}  # stage runs log to the project's own store, as for a user
-# Every stage of the default pipeline in seconds: 4 topologies, 1 epoch, a 3-step search, no growth.
+# Every stage of the default pipeline in seconds: 4 topologies, 1 epoch, a 3-step search, no growth,
+# a detector trained for one epoch on 8 generated images.
 TINY = {"data": {"train_size": 64, "val_size": 32, "num_classes": 3},
         "sample": {"count": 4, "seed": 1},
         "proxy": {"image_size": 32, "repeats": 1, "batch_size": 4, "workers": 1,
@@ -27,7 +28,11 @@ TINY = {"data": {"train_size": 64, "val_size": 32, "num_classes": 3},
         "search": {"steps": 3},
         "grow": {"max_params": 3_000_000, "target_params": 1, "image_size": 32},
         "train": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0},
-        "evaluate": {"batch_size": 32, "throughput_batch": 2, "throughput_iters": 1, "warmup_iters": 0}}
+        "evaluate": {"batch_size": 32, "throughput_batch": 2, "throughput_iters": 1, "warmup_iters": 0},
+        "detect": {"out_channels": 32, "min_size": 64, "max_size": 64, "anchor_sizes": [8, 16, 32, 64, 128],
+                   "examples": 2, "eval_batch_size": 4,
+                   "recipe": {"epochs": 1, "batch_size": 4, "warmup_epochs": 0},
+                   "data": {"image_size": 64, "train_size": 8, "val_size": 4, "num_categories": 3, "max_objects": 3}}}
 
 
 def merge(params: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

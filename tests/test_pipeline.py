@@ -28,12 +28,18 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     assert set(json.loads((origin / "artifacts/seed.json").read_text())) == {"seed", "method", "proxies", "steps"}
     assert (origin / "models/asvit-g00.pt").is_file()
     assert set(json.loads((origin / "metrics/evaluate.json").read_text())) == {"asvit-g00"}
+    detect = json.loads((origin / "metrics/detect.json").read_text())
+    assert detect["model"] == "asvit-g00-maskrcnn" and set(detect["box"]) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
+    assert set(detect["mask"]) == set(detect["box"]) and (origin / "detectors/asvit-g00-maskrcnn.pt").is_file()
+    assert (origin / "plots/detect_examples.png").read_bytes()[:4] == b"\x89PNG"
+    assert (origin / "plots/detect.csv").read_text().splitlines()[0].startswith("epoch,loss,")
 
     client = MlflowClient(tracking_uri=f"sqlite:///{origin / 'mlflow.db'}")
     [experiment] = [e for e in client.search_experiments() if e.name == "asvit"]
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags["stage"] for r in runs) == sorted(
-        ["data", "sample", "score", "groundtruth", "kendall", "search", "grow", "train", "evaluate"])
+        ["data", "sample", "score", "groundtruth", "kendall", "search", "grow", "train", "evaluate", "detect_data",
+         "detect"])
     assert all(r.data.tags["dvc_experiment"] == "workspace" and len(r.data.tags["git_revision"]) == 40
                for r in runs)
     score = next(r for r in runs if r.data.tags["stage"] == "score")
@@ -62,6 +68,15 @@ def test_bad_params_stop_the_pipeline_before_any_output_is_removed(origin):
         assert (clone / name).read_bytes() == content, name
 
     set_param(clone, "train", "lr", 1e-3)
+    set_param(clone, "detect", "backbone", "asvit-g01")  # not in the family: named before any training
+    result = run(clone, sys.executable, "stages/detect.py", check=False)
+    assert result.returncode == 2 and "detect.backbone: unknown model 'asvit-g01'" in result.stderr
+    family = (clone / "artifacts/family.jsonl").read_text()
+    (clone / "artifacts/family.jsonl").write_text(family + family.replace("asvit-g00", "asvit-g01"))
+    result = run(clone, sys.executable, "stages/detect.py", check=False)
+    assert result.returncode == 2
+    assert "detect.backbone: asvit-g01 was not trained (models/asvit-g01.pt not found)" in result.stderr
+
     set_param(clone, "sample", "count", 0)  # a stage script run by hand checks too, before writing
     before = (clone / "artifacts/topologies.jsonl").read_text()
     result = run(clone, sys.executable, "stages/sample.py", check=False)

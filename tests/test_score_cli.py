@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from asvit.cli import main
-from asvit.proxies import ScoreJob, ScoreSettings, score_records
 from asvit.models import ASViT
+from asvit.proxies import ScoreJob, ScoreSettings, score_records
 from asvit.space import Topology
 
 # Scaled form at stage-1 width 8: small networks keep the tests fast.

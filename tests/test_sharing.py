@@ -116,7 +116,7 @@ def test_the_offline_report_holds_every_declared_plot_with_its_points(origin):
     assert "<script" not in page and "src=" not in page
     declared = [next(iter(entry)) for entry in yaml.safe_load((origin / "dvc.yaml").read_text())["plots"]]
     rows = {name: list(csv.DictReader((origin / f"plots/{name}.csv").open()))
-            for name in ("kendall", "search", "family", "train")}
+            for name in ("kendall", "search", "family", "train", "detect")}
     for plot_id in declared:
         section = page.split(f"<section id='{plot_id}'>")[1].split("</section>")[0]
         assert "<svg" in section, plot_id

@@ -255,6 +255,58 @@ class KendallParams(Section):
     seed: int = 0
 
 
+class DetectDataParams(Section):
+    """The detection data the ``detect_data`` stage prepares: the embedded generated COCO-format set,
+    or any COCO-format split from paths (real COCO 2017: ``annotations/instances_train2017.json`` and
+    ``train2017/``, and the same for ``val2017``)."""
+
+    source: Literal["generated", "coco"] = "generated"
+    train_annotations: Path | None = None
+    train_images: Path | None = None
+    val_annotations: Path | None = None
+    val_images: Path | None = None
+    image_size: int = Field(128, ge=32, description="generated images' side")
+    train_size: int = Field(400, ge=1, description="generated training images")
+    val_size: int = Field(100, ge=1, description="generated validation images")
+    num_categories: int = Field(6, ge=2, le=12, description="generated object categories (shapes)")
+    max_objects: int = Field(6, ge=2, description="generated objects per image, at most")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _paths_for_coco(self) -> DetectDataParams:
+        if self.source == "coco":
+            missing = [k for k in ("train_annotations", "train_images", "val_annotations", "val_images")
+                       if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"source 'coco' needs {', '.join(f'detect.data.{k}' for k in missing)}")
+        return self
+
+
+class DetectParams(Section):
+    """COCO detection with a trained family member as the backbone of a torchvision detector."""
+
+    backbone: str = Field("asvit-g00", description="a member of artifacts/family.jsonl")
+    pretrained: bool = Field(True, description="start from models/<backbone>.pt (false: from scratch, the control)")
+    detector: Literal["maskrcnn", "fasterrcnn", "retinanet", "fcos"] = "maskrcnn"
+    out_channels: int = Field(256, ge=8, description="feature-pyramid channels (the R-CNN heads scale with them)")
+    anchor_sizes: list[int] | None = Field(None, min_length=5, max_length=5,
+                                           description="R-CNN anchors per pyramid level; null: torchvision's 32-512")
+    min_size: int = Field(800, ge=32, description="torchvision's resize: shorter side")
+    max_size: int = Field(1333, ge=32, description="torchvision's resize: longer side at most")
+    seed: int = 0
+    workers: int = Field(0, ge=0, description="data-loading processes per training process")
+    eval_batch_size: int = Field(8, ge=1)
+    examples: int = Field(4, ge=1, description="validation images drawn in plots/detect_examples.png")
+    recipe: Recipe = Recipe(epochs=12, batch_size=16, lr=1e-4, warmup_epochs=1, weight_decay=0.05, phase_ends=None)
+    data: DetectDataParams = DetectDataParams()
+
+    @model_validator(mode="after")
+    def _sizes(self) -> DetectParams:
+        if self.max_size < self.min_size:
+            raise ValueError(f"detect.max_size ({self.max_size}) is below detect.min_size ({self.min_size})")
+        return self
+
+
 class Params(Section):
     """All of ``params.yaml``, grouped by stage."""
 
@@ -268,6 +320,7 @@ class Params(Section):
     grow: GrowParams = GrowParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    detect: DetectParams = DetectParams()
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:

@@ -11,12 +11,16 @@ that do not divide a grid are padded and masked inside the network as in trainin
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision.models.detection import FCOS, FasterRCNN, MaskRCNN, RetinaNet
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool, LastLevelP6P7
 
 from ..models import ASViT
@@ -43,12 +47,23 @@ class ASViTBackbone(nn.Module):
         return self.fpn(OrderedDict((str(level), outputs[i]) for level, i in enumerate(self.stages)))
 
 
+def _box_head(channels: int) -> TwoMLPHead:
+    """torchvision's box head, its width scaled with the pyramid's: 1024 at the usual 256 channels."""
+    return TwoMLPHead(channels * 7 * 7, 4 * channels)
+
+
 def _mask_rcnn(backbone: ASViTBackbone, num_classes: int, **kwargs) -> nn.Module:
-    return MaskRCNN(backbone, num_classes=num_classes, **kwargs)
+    channels = backbone.out_channels
+    return MaskRCNN(backbone, box_head=_box_head(channels),
+                    box_predictor=FastRCNNPredictor(4 * channels, num_classes),
+                    mask_head=MaskRCNNHeads(channels, (channels,) * 4, 1),
+                    mask_predictor=MaskRCNNPredictor(channels, channels, num_classes), **kwargs)
 
 
 def _faster_rcnn(backbone: ASViTBackbone, num_classes: int, **kwargs) -> nn.Module:
-    return FasterRCNN(backbone, num_classes=num_classes, **kwargs)
+    channels = backbone.out_channels
+    return FasterRCNN(backbone, box_head=_box_head(channels),
+                      box_predictor=FastRCNNPredictor(4 * channels, num_classes), **kwargs)
 
 
 def _retinanet(backbone: ASViTBackbone, num_classes: int, **kwargs) -> nn.Module:
@@ -78,11 +93,34 @@ DETECTORS: dict[str, DetectorSpec] = {
 }
 
 
-def build_detector(name: str, body: ASViT, num_classes: int, out_channels: int = 256, **kwargs) -> nn.Module:
+def build_detector(name: str, body: ASViT, num_classes: int, out_channels: int = 256,
+                   anchor_sizes: Sequence[int] | None = None, **kwargs) -> nn.Module:
     """Detector ``name`` (a key of :data:`DETECTORS`) over ``body``; ``num_classes`` counts the
-    background; ``kwargs`` go to the torchvision detector (``min_size``, ``max_size``, ...)."""
+    background; ``kwargs`` go to the torchvision detector (``min_size``, ``max_size``, ...). The
+    R-CNN box and mask heads scale with ``out_channels`` and equal torchvision's at 256;
+    ``anchor_sizes`` (one per level, torchvision's 32-512 by default, made for 800 px images) sets
+    the R-CNN region proposals' anchors, with aspect ratios 0.5, 1 and 2."""
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; allowed: {', '.join(DETECTORS)}")
     spec = DETECTORS[name]
+    if anchor_sizes is not None and spec.build in (_mask_rcnn, _faster_rcnn):
+        kwargs["rpn_anchor_generator"] = AnchorGenerator(tuple((s,) for s in anchor_sizes),
+                                                         ((0.5, 1.0, 2.0),) * len(anchor_sizes))
     backbone = ASViTBackbone(body, out_channels, spec.extra_blocks(out_channels), spec.stages)
     return spec.build(backbone, num_classes, **kwargs)
+
+
+def detection_backbone(name: str, pretrained: bool, family: Path, models: Path) -> ASViT:
+    """The As-ViT network of family member ``name``: the trained weights of ``models/<name>.pt``, or
+    a fresh initialisation of its topology (``pretrained`` false, the control). Errors name
+    ``detect.backbone``."""
+    from ..train import TrainError, load_model, select_members
+
+    [topology] = select_members(family, [name], key="detect.backbone").values()
+    if not pretrained:
+        return ASViT(topology, num_classes=1)
+    path = models / f"{name}.pt"
+    if not path.is_file():
+        raise TrainError(f"detect.backbone: {name} was not trained ({path} not found); add it to train.models "
+                         "or set detect.pretrained: false")
+    return load_model(path).model

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,7 +38,11 @@ from ..data.generated import (
     _uniform,
     shape_names,
 )
-from ..data.sampling import generator
+from ..data.sampling import generator, split_seed
+from .dataset import CocoDetection, DetectionDataError, open_coco
+
+if TYPE_CHECKING:
+    from ..config import DetectDataParams
 
 MIN_VISIBLE = 16  # pixels an object must show to be annotated
 _RADIUS = (0.07, 0.2)  # object radius as a fraction of the image side
@@ -127,3 +131,41 @@ def write_coco_split(out_dir: Path, split: str, count: int, size: int, num_categ
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps({"images": image_records, "annotations": annotations, "categories": categories}))
     return path
+
+
+SPLITS_FILE = "splits.json"
+
+
+def prepare_detection(data: DetectDataParams, out_dir: Path) -> dict[str, dict[str, str]]:
+    """The ``detect_data`` stage: generate both splits into ``out_dir`` (``source: generated``) or take
+    the user's COCO-format files (``source: coco``), check every split through :func:`open_coco`
+    before any training, and write ``out_dir/splits.json``: each split's annotation file and image
+    folder (relative to ``out_dir`` when generated)."""
+    out_dir = Path(out_dir)
+    if data.source == "generated":
+        sizes = {"train": data.train_size, "val": data.val_size}
+        splits = {}
+        for split, count in sizes.items():
+            annotations = write_coco_split(out_dir, split, count, data.image_size, data.num_categories,
+                                           data.max_objects, split_seed(data.seed, split))
+            splits[split] = {"annotations": str(annotations.relative_to(out_dir)), "images": f"images/{split}"}
+    else:
+        splits = {split: {"annotations": str(Path(getattr(data, f"{split}_annotations")).resolve()),
+                          "images": str(Path(getattr(data, f"{split}_images")).resolve())}
+                  for split in ("train", "val")}
+    for split in splits:
+        open_split(out_dir, split, splits)
+    with atomic_path(out_dir / SPLITS_FILE) as tmp:
+        tmp.write_text(json.dumps(splits, indent=2) + "\n")
+    return splits
+
+
+def open_split(out_dir: Path, split: str, splits: dict[str, dict[str, str]] | None = None) -> CocoDetection:
+    """The checked split ``split`` that ``detect_data`` prepared in ``out_dir``."""
+    if splits is None:
+        path = Path(out_dir) / SPLITS_FILE
+        if not path.is_file():
+            raise DetectionDataError(f"{path}: not found; run the `detect_data` stage")
+        splits = json.loads(path.read_text())
+    entry = splits[split]
+    return open_coco(Path(out_dir) / entry["annotations"], Path(out_dir) / entry["images"])

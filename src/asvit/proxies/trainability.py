@@ -15,7 +15,6 @@ from torch.func import functional_call, grad, vmap
 
 from .base import BadTopology, ProxyInputs, finite, register
 
-
 CHUNK = 4  # samples whose gradients are computed at once: bounds memory, costs no time (measured)
 
 
