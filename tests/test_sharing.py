@@ -72,12 +72,13 @@ def test_a_queued_experiment_runs_only_what_its_change_affects_logs_to_the_proje
         time.sleep(2)
     assert "Success" in dvc(clone, "queue", "status")
     log = dvc(clone, "queue", "logs", "queued-lr")
-    assert ran(log) == ["validate", "train", "evaluate"]  # validate: a check of params.yaml, nothing else
+    # only the stages below train: validate checks params.yaml, detect starts from the trained backbone
+    assert ran(log) == ["validate", "train", "evaluate", "detect"]
 
     client = MlflowClient(tracking_uri=f"sqlite:///{clone / 'mlflow.db'}")
     [experiment] = [e for e in client.search_experiments() if e.name == "asvit"]
     runs = client.search_runs([experiment.experiment_id], "tags.dvc_experiment = 'queued-lr'")
-    assert sorted(r.data.tags["stage"] for r in runs) == ["evaluate", "train"]
+    assert sorted(r.data.tags["stage"] for r in runs) == ["detect", "evaluate", "train"]
     baseline = git(clone, "rev-parse", "HEAD").strip()
     assert {r.data.tags["dvc_exp_baseline"] for r in runs} == {baseline}
     evaluate = next(r for r in runs if r.data.tags["stage"] == "evaluate")

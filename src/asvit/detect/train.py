@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..config import Recipe
 from ..train.checkpoint import resume_training, save_training
 from ..train.distributed import all_gather, all_reduce_sum, current
-from ..train.recipe import make_optimizer, make_scheduler
+from ..train.recipe import make_optimizer, make_scheduler, optimizer_step
 from .dataset import CocoDetection
 from .metrics import coco_metrics, coco_results
 
@@ -141,13 +141,7 @@ def fit_detector(model: nn.Module, train_set: CocoDetection, val_set: CocoDetect
             targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
             losses = net(images, targets)
             loss = sum(losses.values())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if recipe.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-            optimizer.step()
-            step += 1
-            scheduler.step_update(num_updates=step)
+            step = optimizer_step(loss, net, optimizer, scheduler, recipe, step)
             for name, value in {"loss": loss, **losses}.items():
                 sums[name] = sums.get(name, 0.0) + value.detach().double() * len(images)
         seconds = time.perf_counter() - start

@@ -26,7 +26,7 @@ from ..models import ASViT
 from ..space import Topology
 from .checkpoint import resume_training, save_training
 from .distributed import all_gather, all_reduce_sum, current
-from .recipe import make_loss, make_mixup, make_optimizer, make_scheduler
+from .recipe import make_loss, make_mixup, make_optimizer, make_scheduler, optimizer_step
 from .retokenize import FINAL_STRIDE, asvit_macs, check_phases, phase_at, phase_schedule
 
 CHECKPOINT = "last.pt"
@@ -123,13 +123,7 @@ def _train_epoch(net: nn.Module, loader: DataLoader, step: int, parts: _Training
             images, targets = mixup(images, labels)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=recipe.amp):
             loss = criterion(net(images), targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if recipe.grad_clip is not None:
-            nn.utils.clip_grad_norm_(net.parameters(), recipe.grad_clip)
-        optimizer.step()
-        step += 1
-        scheduler.step_update(num_updates=step)
+        step = optimizer_step(loss, net, optimizer, scheduler, recipe, step)
         totals += torch.stack([loss.detach().double() * len(labels), totals.new_tensor(len(labels))])
         bar.update(1)
     return totals, step

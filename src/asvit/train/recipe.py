@@ -12,7 +12,7 @@ from torch import nn
 
 from ..config import Recipe
 
-__all__ = ["Recipe", "make_loss", "make_mixup", "make_optimizer", "make_scheduler"]
+__all__ = ["Recipe", "make_loss", "make_mixup", "make_optimizer", "make_scheduler", "optimizer_step"]
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -40,3 +40,16 @@ def make_loss(recipe: Recipe) -> nn.Module:
     """Cross-entropy on Mixup's soft targets, or label-smoothed cross-entropy on class indices."""
     mixing = recipe.mixup > 0 or recipe.cutmix > 0
     return create_classification_loss(smoothing=recipe.label_smoothing, soft_targets=mixing)
+
+
+def optimizer_step(loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer,
+                   scheduler: CosineLRScheduler, recipe: Recipe, step: int) -> int:
+    """Back-propagate ``loss``, clip the gradient norm to ``recipe.grad_clip`` (if set), step the
+    optimizer and the per-step schedule; return the new step count."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if recipe.grad_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+    optimizer.step()
+    scheduler.step_update(num_updates=step + 1)
+    return step + 1
