@@ -11,15 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from asvit.data import (
-    SHAPES,
-    SOURCES,
-    DataError,
-    dataset_info,
-    generate_shapes,
-    open_classification,
-    prepare_classification,
-)
+from asvit.data import (SHAPES, SOURCES, DataError, dataset_info, generate_shapes, open_classification,
+                        prepare_classification)
 
 CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR_PER_BATCH = 4

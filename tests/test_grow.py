@@ -11,16 +11,8 @@ from pathlib import Path
 import pytest
 
 from asvit.config import ConfigError, GrowParams, parse_params
-from asvit.search import (
-    ALL_BAD,
-    NOTHING_FITS,
-    TARGET_REACHED,
-    GrowError,
-    grow_candidates,
-    grow_family,
-    rank_select,
-    read_seed,
-)
+from asvit.search import (ALL_BAD, NOTHING_FITS, TARGET_REACHED, GrowError, grow_candidates, grow_family,
+                          rank_select, read_seed)
 from asvit.space import Topology
 
 from .conftest import PAPER_SEED

@@ -8,15 +8,12 @@ from asvit.models import ASViT, build_network
 from asvit.proxies import PROXIES, BadTopology, ProxyInputs, ScoreSettings, register, score_network
 from asvit.proxies.base import UnknownProxy
 from asvit.proxies.expressivity import length_distortion, without_layernorm
-from asvit.proxies.reference import length_distortion_reference, ntk_condition_number_reference, ntk_gradients_reference
+from asvit.proxies.reference import (length_distortion_reference, ntk_condition_number_reference,
+                                     ntk_gradients_reference)
 from asvit.proxies.saliency import absolute_weights, dss, synflow
 from asvit.proxies.size import count_flops
-from asvit.proxies.trainability import (
-    PooledFeatures,
-    condition_number,
-    ntk_condition_number,
-    per_sample_weight_gradients,
-)
+from asvit.proxies.trainability import (PooledFeatures, condition_number, ntk_condition_number,
+                                        per_sample_weight_gradients)
 from asvit.space import AutoFormerArch, Topology
 
 SIZE = 32

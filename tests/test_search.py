@@ -14,16 +14,8 @@ import torch
 from asvit.config import ConfigError, SearchParams, parse_params
 from asvit.fingerprint import source_digest
 from asvit.proxies.scoring import ScoreSettings
-from asvit.search import (
-    EMABaseline,
-    ProxyScorer,
-    ReinforceSearch,
-    ScoreCache,
-    SearchFailed,
-    WindowedReward,
-    rank_select,
-    run_search,
-)
+from asvit.search import (EMABaseline, ProxyScorer, ReinforceSearch, ScoreCache, SearchFailed, WindowedReward,
+                          rank_select, run_search)
 from asvit.space import DECISIONS, Topology
 
 from .conftest import PAPER_SEED

@@ -2,16 +2,8 @@ import random
 
 import pytest
 
-from asvit.space import (
-    DECISIONS,
-    SPACE_SIZE,
-    ArchitectureError,
-    AutoFormerArch,
-    Topology,
-    TopologyError,
-    mutate,
-    sample_topologies,
-)
+from asvit.space import (DECISIONS, SPACE_SIZE, AutoFormerArch, ArchitectureError, Topology, TopologyError,
+                         mutate, sample_topologies)
 
 from .conftest import PAPER_LARGE, PAPER_SEED
 

@@ -22,24 +22,9 @@ from torch.utils.data import TensorDataset
 from asvit.config import ConfigError, Recipe, parse_params
 from asvit.models import ASViT
 from asvit.space import Topology
-from asvit.train import (
-    CheckpointError,
-    ScheduleError,
-    TrainError,
-    asvit_macs,
-    check_fit,
-    dilation_for,
-    distributed,
-    fit,
-    load_model,
-    measured_macs,
-    phase_cost,
-    phase_schedule,
-    relative_macs,
-    save_model,
-    select_members,
-    stage_grids,
-)
+from asvit.train import (CheckpointError, ScheduleError, TrainError, asvit_macs, check_fit, dilation_for, distributed,
+                         fit, load_model, measured_macs, phase_cost, phase_schedule, relative_macs, save_model,
+                         select_members, stage_grids)
 from asvit.train.retokenize import phase_at
 
 from .conftest import PAPER_LARGE, PAPER_SEED

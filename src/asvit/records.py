@@ -11,15 +11,8 @@ from typing import Any
 
 from .atomic import atomic_path
 from .errors import AsvitError
-from .space import (
-    AUTOFORMER_SPACES,
-    ArchitectureError,
-    AutoFormerArch,
-    Topology,
-    TopologyError,
-    sample_autoformer,
-    sample_topologies,
-)
+from .space import (AUTOFORMER_SPACES, ArchitectureError, AutoFormerArch, Topology, TopologyError,
+                    sample_autoformer, sample_topologies)
 
 SPACES = ("asvit", "autoformer")
 

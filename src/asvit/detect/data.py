@@ -26,18 +26,8 @@ from torch import Tensor
 
 from ..atomic import atomic_path
 from ..data.errors import DataError
-from ..data.generated import (
-    SHAPES,
-    _background,
-    _col,
-    _draw_blobs,
-    _draw_strokes,
-    _grid,
-    _one_thread,
-    _over,
-    _uniform,
-    shape_names,
-)
+from ..data.generated import (SHAPES, _background, _col, _draw_blobs, _draw_strokes, _grid, _one_thread, _over,
+                              _uniform, shape_names)
 from ..data.sampling import generator, split_seed
 from .dataset import CocoDetection, DetectionDataError, open_coco
 

@@ -1,4 +1,4 @@
-"""NTK condition number kappa (trainability; lower is better), docs/design.md section 6.
+"""NTK condition number kappa (trainability; lower is better), DESIGN.md section 6.
 
 g_i = d sum(f(x_i)) / d w over every parameter named ``weight``; Theta = G G^T;
 kappa = lambda_max(Theta) / lambda_min(Theta). The 16 per-sample gradients come from one
@@ -14,6 +14,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from .base import BadTopology, ProxyInputs, finite, register
+
 
 CHUNK = 4  # samples whose gradients are computed at once: bounds memory, costs no time (measured)
 

@@ -3,21 +3,8 @@ the seed into a family, both driven by the training-free proxies L^E and kappa."
 
 from .baselines import EvolutionSearch, RandomSearch, SearchFailed
 from .cache import ScoreCache, Scorer
-from .grow import (
-                   ALL_BAD,
-                   NOTHING_FITS,
-                   TARGET_REACHED,
-                   Grower,
-                   GrowError,
-                   GrowResult,
-                   Member,
-                   grow_candidates,
-                   grow_family,
-                   grow_fingerprint,
-                   member_name,
-                   read_seed,
-                   real_size_counters,
-)
+from .grow import (ALL_BAD, NOTHING_FITS, TARGET_REACHED, GrowError, Grower, GrowResult, Member,
+                   grow_candidates, grow_family, grow_fingerprint, member_name, read_seed, real_size_counters)
 from .outputs import write_csv, write_json
 from .policy import CategoricalPolicy, ReinforceSearch
 from .ranking import RANK_METRICS, dense_ranks, rank_select, relative_spread
