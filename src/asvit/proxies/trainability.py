@@ -1,4 +1,4 @@
-"""NTK condition number kappa (trainability; lower is better), DESIGN.md section 6.
+"""NTK condition number kappa (trainability; lower is better), docs/design.md section 6.
 
 g_i = d sum(f(x_i)) / d w over every parameter named ``weight``; Theta = G G^T;
 kappa = lambda_max(Theta) / lambda_min(Theta). The 16 per-sample gradients come from one
