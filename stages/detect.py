@@ -1,6 +1,7 @@
 """Stage ``detect``: a torchvision detector (``detect.detector``, Mask R-CNN by default) over the As-ViT
 family member ``detect.backbone`` (its ``train`` weights, or from scratch with ``detect.pretrained:
-false``), trained on ``data/det`` and evaluated with COCOeval every epoch. Checkpoints every epoch
+false``), trained on ``data/det`` and evaluated with COCOeval every epoch. Images are normalised with
+the classification data's channel statistics (``data/cls/info.json``), as the backbone was trained. Checkpoints every epoch
 under ``checkpoints/detect/`` and resumes; ``torchrun`` runs it data-parallel (rank 0 writes)."""
 
 from contextlib import nullcontext
@@ -9,6 +10,7 @@ from pathlib import Path
 import torch
 
 from asvit.config import load_params
+from asvit.data import dataset_info
 from asvit.detect.backbone import build_detector, detection_backbone
 from asvit.detect.data import open_split
 from asvit.detect.examples import draw_examples
@@ -21,6 +23,7 @@ from asvit.train.checkpoint import atomic_save
 
 FAMILY = Path("artifacts/family.jsonl")
 MODELS = Path("models")
+CLASSIFICATION = Path("data/cls")
 DATA = Path("data/det")
 OUT = Path("detectors")
 CHECKPOINTS = Path("checkpoints/detect")
@@ -42,9 +45,11 @@ def main() -> None:
     config = params.detect
     train_set, val_set = open_split(DATA, "train"), open_split(DATA, "val")
     body = detection_backbone(config.backbone, config.pretrained, FAMILY, MODELS)
+    statistics = dataset_info(CLASSIFICATION)
     torch.manual_seed(config.seed)
     model = build_detector(config.detector, body, train_set.num_classes, config.out_channels, config.anchor_sizes,
-                           min_size=config.min_size, max_size=config.max_size)
+                           min_size=config.min_size, max_size=config.max_size, image_mean=statistics["mean"],
+                           image_std=statistics["std"])
     name = f"{config.backbone}-{config.detector}" + ("" if config.pretrained else "-scratch")
     with distributed() as job:
         tracking = stage_run("detect", {"detect": config.model_dump()}) if job.is_main else nullcontext()
@@ -56,7 +61,8 @@ def main() -> None:
 
             result = fit_detector(model, train_set, val_set, config.recipe, checkpoint_dir=CHECKPOINTS / name,
                                   seed=config.seed, on_epoch=on_epoch, desc=name, workers=config.workers,
-                                  eval_batch_size=config.eval_batch_size)
+                                  eval_batch_size=config.eval_batch_size,
+                                  backbone_lr_scale=config.backbone_lr_scale)
             if not job.is_main:
                 return
             write_plot(result.history)

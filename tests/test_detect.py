@@ -21,6 +21,7 @@ from asvit.detect.metrics import coco_metrics, coco_results
 from asvit.detect.train import fit_detector
 from asvit.models import ASViT
 from asvit.space import Topology
+from asvit.train.recipe import make_optimizer, make_scheduler
 
 from .conftest import PAPER_SEED
 
@@ -208,17 +209,37 @@ def test_a_few_training_steps_run_and_report_coco_metrics(tiny_splits):
 def test_a_run_stopped_after_an_epoch_resumes_to_the_same_weights(tiny_splits, tmp_path):
     train_set, val_set = tiny_splits
     whole = tiny_detector()
-    fit_detector(whole, train_set, val_set, RECIPE, progress=False, seed=5, eval_batch_size=4)
+    fit_detector(whole, train_set, val_set, RECIPE, progress=False, seed=5, eval_batch_size=4, backbone_lr_scale=0.1)
 
     def stop(history):
         raise Stop
 
     with pytest.raises(Stop):
         fit_detector(tiny_detector(), train_set, val_set, RECIPE, checkpoint_dir=tmp_path, progress=False, seed=5,
-                     on_epoch=stop, eval_batch_size=4)
+                     on_epoch=stop, eval_batch_size=4, backbone_lr_scale=0.1)
     resumed = tiny_detector(seed=9)  # another initialisation: everything comes from the checkpoint
     result = fit_detector(resumed, train_set, val_set, RECIPE, checkpoint_dir=tmp_path, progress=False, seed=5,
-                          eval_batch_size=4)
+                          eval_batch_size=4, backbone_lr_scale=0.1)
     assert result.resumed_epochs == 1
     final, expected = resumed.state_dict(), whole.state_dict()
     assert all(torch.equal(final[k], expected[k]) for k in expected)
+
+
+def test_the_backbone_learns_at_its_fraction_of_the_rate_through_the_whole_schedule():
+    model = tiny_detector()
+    recipe = Recipe(epochs=2, lr=1e-3, warmup_epochs=1, phase_ends=None)
+    optimizer = make_optimizer(model, recipe, {"backbone.body": 0.1})
+    scheduler = make_scheduler(optimizer, recipe, steps_per_epoch=3)
+    body = {id(p) for p in model.backbone.body.parameters()}
+    grouped = [id(p) for group in optimizer.param_groups for p in group["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())  # every parameter exactly once
+    plain = make_optimizer(model, recipe)
+    decay = {id(p) for g in plain.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    for step in range(6):
+        scheduler.step_update(step)
+        rate = {bool({id(p) for p in g["params"]} & body): g["lr"] for g in optimizer.param_groups}
+        assert rate[True] == pytest.approx(0.1 * rate[False]) and rate[False] > 0
+    for group in optimizer.param_groups:
+        ids = {id(p) for p in group["params"]}
+        assert ids <= body or not ids & body
+        assert ids <= decay if group["weight_decay"] > 0 else not ids & decay

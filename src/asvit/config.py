@@ -288,6 +288,8 @@ class DetectParams(Section):
     backbone: str = Field("asvit-g00", description="a member of artifacts/family.jsonl")
     pretrained: bool = Field(True, description="start from models/<backbone>.pt (false: from scratch, the control)")
     detector: Literal["maskrcnn", "fasterrcnn", "retinanet", "fcos"] = "maskrcnn"
+    backbone_lr_scale: float = Field(0.1, gt=0, le=1, description="the As-ViT body's learning rate as a fraction "
+                                     "of detect.recipe.lr (the pyramid and heads get the full rate)")
     out_channels: int = Field(256, ge=8, description="feature-pyramid channels (the R-CNN heads scale with them)")
     anchor_sizes: list[int] | None = Field(None, min_length=5, max_length=5,
                                            description="R-CNN anchors per pyramid level; null: torchvision's 32-512")

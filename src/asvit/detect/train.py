@@ -28,6 +28,7 @@ from .dataset import CocoDetection
 from .metrics import coco_metrics, coco_results
 
 CHECKPOINT = "last.pt"
+BACKBONE = "backbone.body"  # the As-ViT network inside every detector of asvit.detect.backbone
 
 
 @dataclass(frozen=True)
@@ -99,19 +100,22 @@ def evaluate_detector(model: nn.Module, dataset: CocoDetection, batch_size: int 
     return coco_metrics(dataset.coco, predict(model, dataset, batch_size, device), masks=masks)
 
 
-def _fingerprint(recipe: Recipe, model: nn.Module, seed: int, train_set: CocoDetection, val_set: CocoDetection) -> str:
+def _fingerprint(recipe: Recipe, backbone_lr_scale: float, model: nn.Module, seed: int, train_set: CocoDetection,
+                 val_set: CocoDetection) -> str:
     """What a checkpoint must match to be resumed: recipe, seed, the network's parameter shapes, data sizes."""
     shapes = {name: list(p.shape) for name, p in model.state_dict().items()}
-    return json.dumps({"recipe": recipe.model_dump(), "seed": seed, "shapes": shapes,
-                       "data": [len(train_set), len(val_set), train_set.num_classes]}, sort_keys=True)
+    return json.dumps({"recipe": recipe.model_dump(), "backbone_lr_scale": backbone_lr_scale, "seed": seed,
+                       "shapes": shapes, "data": [len(train_set), len(val_set), train_set.num_classes]},
+                      sort_keys=True)
 
 
 def fit_detector(model: nn.Module, train_set: CocoDetection, val_set: CocoDetection, recipe: Recipe, *,
                  checkpoint_dir: Path | str | None = None, seed: int = 0, progress: bool = True,
                  on_epoch: Callable[[list[DetectionEpoch]], None] | None = None, desc: str = "detect",
-                 eval_batch_size: int = 8, workers: int = 0) -> DetectionResult:
+                 eval_batch_size: int = 8, workers: int = 0, backbone_lr_scale: float = 1.0) -> DetectionResult:
     """Train ``model`` (a torchvision detector) for ``recipe.epochs`` on ``train_set``, evaluating
-    on ``val_set`` after every epoch; epoch e shuffles with ``seed + e``. With ``checkpoint_dir`` the
+    on ``val_set`` after every epoch; epoch e shuffles with ``seed + e``; the As-ViT body's learning
+    rate is ``backbone_lr_scale`` times the recipe's. With ``checkpoint_dir`` the
     full state is saved after every epoch and a later call with the same settings continues from it
     (a finished run returns at once). ``on_epoch(history)`` runs on rank 0 after each checkpoint."""
     info = current()
@@ -121,10 +125,10 @@ def fit_detector(model: nn.Module, train_set: CocoDetection, val_set: CocoDetect
     loader = DataLoader(train_set, batch_size=local_batch, sampler=sampler, drop_last=True, collate_fn=collate,
                         num_workers=workers, persistent_workers=workers > 0)
     model.to(device)
-    optimizer = make_optimizer(model, recipe)
+    optimizer = make_optimizer(model, recipe, {BACKBONE: backbone_lr_scale})
     scheduler = make_scheduler(optimizer, recipe, len(loader))
     path = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir is not None else None
-    fingerprint = _fingerprint(recipe, model, seed, train_set, val_set)
+    fingerprint = _fingerprint(recipe, backbone_lr_scale, model, seed, train_set, val_set)
     history = [DetectionEpoch(**r) for r in resume_training(path, fingerprint, info, model, optimizer, scheduler,
                                                             seed)]
     resumed = len(history)

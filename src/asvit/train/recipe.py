@@ -3,10 +3,12 @@ loss (label smoothing or soft targets) and Mixup/CutMix."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from timm.data import Mixup
 from timm.loss import create_classification_loss
-from timm.optim import create_optimizer_v2
+from timm.optim import create_optimizer_v2, param_groups_weight_decay
 from timm.scheduler import CosineLRScheduler
 from torch import nn
 
@@ -15,9 +17,19 @@ from ..config import Recipe
 __all__ = ["Recipe", "make_loss", "make_mixup", "make_optimizer", "make_scheduler", "optimizer_step"]
 
 
-def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """timm's optimizer (AdamW by default); biases and norm weights get no weight decay."""
-    return create_optimizer_v2(model, opt=recipe.optimizer, lr=recipe.lr, weight_decay=recipe.weight_decay)
+def make_optimizer(model: nn.Module, recipe: Recipe, lr_scales: Mapping[str, float] | None = None
+                   ) -> torch.optim.Optimizer:
+    """timm's optimizer (AdamW by default); biases and norm weights get no weight decay. ``lr_scales``
+    maps a submodule name to a factor on its learning rate (timm's ``lr_scale``, which the schedule
+    applies at every step): ``{"backbone.body": 0.1}`` fine-tunes a pretrained backbone gently."""
+    groups = param_groups_weight_decay(model, recipe.weight_decay)
+    for prefix, scale in (lr_scales or {}).items():
+        scaled = {id(p) for p in model.get_submodule(prefix).parameters()}
+        groups = [part for group in groups for part in (
+            {**group, "params": [p for p in group["params"] if id(p) in scaled], "lr_scale": scale},
+            {**group, "params": [p for p in group["params"] if id(p) not in scaled]})]
+        groups = [group for group in groups if group["params"]]
+    return create_optimizer_v2(groups, opt=recipe.optimizer, lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int) -> CosineLRScheduler:
