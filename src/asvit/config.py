@@ -202,6 +202,9 @@ class GrowParams(Section):
     max_params: int = Field(110_000_000, ge=1, description="candidates above this are dropped")
     target_params: int = Field(80_000_000, ge=1, description="growth stops once a member reaches this")
     image_size: int = Field(224, ge=32, multiple_of=32, description="input side of the members' MAC counts")
+    tie_break: Literal["fixed", "official"] = Field(
+        "fixed", description="rank-sum ties: fixed (spread over the tied, each metric's direction) or official "
+                             "(the official code's choice, to rebuild the paper's family)")
 
     @field_validator("width_ratios")
     @classmethod
