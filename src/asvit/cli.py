@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import exit_on_user_error
+from .errors import AsvitError, exit_on_user_error
 
 
 def _add_score(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +19,10 @@ def _add_score(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16, help="images in the NTK batch")
+    parser.add_argument("--inputs", choices=["data", "noise"], default="data",
+                        help="the NTK batch: training images of --images (default) or standard-normal noise")
+    parser.add_argument("--images", type=Path, help="a directory prepared by the data stage (e.g. data/cls) whose "
+                        "training images form the NTK batch")
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1, help="processes measuring in parallel")
 
@@ -28,6 +32,13 @@ def _run_score(args: argparse.Namespace) -> None:
 
     settings = ScoreSettings(image_size=args.image_size, batch_size=args.batch_size,
                              repeats=args.repeats, num_classes=args.num_classes, seed=args.seed)
+    if args.inputs == "data":
+        if args.images is None:
+            raise AsvitError("asvit score: give --images PATH (a directory prepared by the data stage, e.g. "
+                             "data/cls) for the NTK batch, or --inputs noise")
+        settings = settings.from_images(args.images)
+    elif args.images is not None:
+        raise AsvitError("asvit score: --images and --inputs noise contradict each other; give one")
     names = [n.strip() for n in args.proxies.split(",") if n.strip()]
     summary = score_file(args.archs, args.space, names, settings, args.out, workers=args.workers)
     print(json.dumps(summary, indent=2))

@@ -53,6 +53,8 @@ class ProxyParams(Section):
     repeats: int = Field(5, ge=1, description="freshly initialised networks averaged per proxy")
     num_classes: int = Field(1000, ge=1)
     seed: int = 0
+    inputs: Literal["data", "noise"] = Field("data", description="the NTK batch: training images of data/cls "
+                                             "(resized to image_size) or standard-normal noise")
     workers: int = Field(1, ge=1, description="processes measuring proxies in parallel (score, search, grow), "
                          "each with one torch thread; 1 = this process")
 
@@ -68,12 +70,14 @@ class ProxyParams(Section):
             raise ValueError("a proxy is listed twice")
         return names
 
-    def score_settings(self) -> ScoreSettings:
-        """The measurement settings these params describe."""
+    def score_settings(self, images: Path) -> ScoreSettings:
+        """The measurement settings these params describe; with ``inputs: data`` the NTK batch comes
+        from the prepared directory ``images``."""
         from .proxies import ScoreSettings
 
-        return ScoreSettings(image_size=self.image_size, batch_size=self.batch_size, repeats=self.repeats,
-                             num_classes=self.num_classes, seed=self.seed)
+        settings = ScoreSettings(image_size=self.image_size, batch_size=self.batch_size, repeats=self.repeats,
+                                 num_classes=self.num_classes, seed=self.seed)
+        return settings.from_images(images) if self.inputs == "data" else settings
 
 
 class Recipe(Section):
