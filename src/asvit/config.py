@@ -43,6 +43,18 @@ class SampleParams(Section):
     seed: int = 0
 
 
+def known_proxies(names: list[str]) -> list[str]:
+    """``names`` if every one is a registered proxy, listed once."""
+    from .proxies import PROXIES
+
+    unknown = [n for n in names if n not in PROXIES]
+    if unknown:
+        raise ValueError(f"unknown proxy {', '.join(unknown)}; allowed: {', '.join(PROXIES)}")
+    if len(set(names)) != len(names):
+        raise ValueError("a proxy is listed twice")
+    return names
+
+
 class ProxyParams(Section):
     """How the training-free proxies are measured."""
 
@@ -58,17 +70,7 @@ class ProxyParams(Section):
     workers: int = Field(1, ge=1, description="processes measuring proxies in parallel (score, search, grow), "
                          "each with one torch thread; 1 = this process")
 
-    @field_validator("names")
-    @classmethod
-    def _known_proxies(cls, names: list[str]) -> list[str]:
-        from .proxies import PROXIES
-
-        unknown = [n for n in names if n not in PROXIES]
-        if unknown:
-            raise ValueError(f"unknown proxy {', '.join(unknown)}; allowed: {', '.join(PROXIES)}")
-        if len(set(names)) != len(names):
-            raise ValueError("a proxy is listed twice")
-        return names
+    _known_proxies = field_validator("names")(classmethod(lambda cls, names: known_proxies(names)))
 
     def score_settings(self, images: Path) -> ScoreSettings:
         """The measurement settings these params describe; with ``inputs: data`` the NTK batch comes
@@ -249,6 +251,8 @@ class GroundtruthParams(Section):
 
     width: int = Field(16, ge=1, description="stage-1 width C the topologies are trained at")
     seed: int = 0
+    seeds: int = Field(2, ge=1, description="training seeds per topology (seed, seed + 1, ...): two or more "
+                       "measure the ground truth's own test-retest Kendall tau")
     workers: int = Field(2, ge=1, description="topologies trained side by side, one torch thread each")
     recipe: Recipe = Recipe(epochs=5, batch_size=64, lr=2e-3, warmup_epochs=1, phase_ends=None)
 
@@ -260,6 +264,15 @@ class KendallParams(Section):
     resamples: int = Field(1000, ge=10, description="bootstrap resamples of the confidence intervals")
     top_k: list[int] = Field(default_factory=lambda: [5, 10], min_length=1)
     seed: int = 0
+
+
+class PredictorParams(Section):
+    """Predictors of accuracy from several proxies: the training-free rank aggregation."""
+
+    aggregate: list[str] = Field(default_factory=lambda: ["length_distortion", "ntk_cond", "flops"], min_length=1,
+                                 description="proxies of the rank aggregation sum_m log(r_m / N) (AZ-NAS)")
+
+    _known_proxies = field_validator("aggregate")(classmethod(lambda cls, names: known_proxies(names)))
 
 
 class DetectDataParams(Section):
@@ -325,11 +338,19 @@ class Params(Section):
     proxy: ProxyParams = ProxyParams()
     groundtruth: GroundtruthParams = GroundtruthParams()
     kendall: KendallParams = KendallParams()
+    predictor: PredictorParams = PredictorParams()
     search: SearchParams = SearchParams()
     grow: GrowParams = GrowParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     detect: DetectParams = DetectParams()
+
+    @model_validator(mode="after")
+    def _aggregate_is_measured(self) -> Params:
+        unmeasured = [n for n in self.predictor.aggregate if n not in self.proxy.names]
+        if unmeasured:
+            raise ValueError(f"predictor.aggregate: {', '.join(unmeasured)} not in proxy.names, so never measured")
+        return self
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:
@@ -337,8 +358,11 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     lines = []
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"])
-        got = "" if problem["type"] == "missing" else f" (got {problem['input']!r})"
         message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"]
+        if not key:  # a check across sections names its keys in the message
+            lines.append(f"{source}: {message}")
+            continue
+        got = "" if problem["type"] == "missing" else f" (got {problem['input']!r})"
         lines.append(f"{source}: {key}: {message}{got}")
     return "\n".join(lines)
 
