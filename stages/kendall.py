@@ -1,6 +1,6 @@
 """Stage ``kendall``: Kendall tau and Spearman rho (bootstrap 95% intervals) and top-k overlap of
-every proxy and predictor (the rank aggregation of ``predictor.aggregate``) against the trained
-accuracies, beside the ground truth's own test-retest tau (one
+every proxy and predictor (the rank aggregation of ``predictor.aggregate`` and the learned ranker's
+out-of-fold predictions) against the trained accuracies, beside the ground truth's own test-retest tau (one
 training seed against another: the ceiling); the scatter data and the tau-per-proxy bars for
 ``dvc plots show``."""
 
@@ -12,11 +12,12 @@ from asvit.config import load_params
 from asvit.correlation import (agreement_table, format_agreements, read_scores, read_seed_columns, read_truth,
                                truth_reliability)
 from asvit.errors import exit_on_user_error
-from asvit.predictors import rank_aggregate
+from asvit.predictors import PREDICTOR, rank_aggregate
 from asvit.tracking import stage_run
 
 SCORES = Path("artifacts/scores.csv")
 TRUTH = Path("artifacts/groundtruth.csv")
+PREDICTIONS = Path("artifacts/predictions.csv")  # the learned ranker's out-of-fold predictions
 METRICS = Path("metrics/kendall.json")
 PLOT = Path("plots/kendall.csv")
 TAUS = Path("plots/kendall_taus.csv")
@@ -27,7 +28,8 @@ def main() -> None:
     params = load_params()
     config = params.kendall
     scores, truth = read_scores(SCORES), read_truth(TRUTH, config.truth_column)
-    scores = scores.join(rank_aggregate(scores, params.predictor.aggregate))
+    learned = pd.read_csv(PREDICTIONS, dtype={"id": str}).set_index("id")["cv_prediction"].rename(PREDICTOR)
+    scores = scores.join(rank_aggregate(scores, params.predictor.aggregate)).join(learned)
     with stage_run("kendall", {"kendall": config.model_dump(), "predictor": params.predictor.model_dump()}) as run:
         table = agreement_table(scores, truth, config.top_k, config.resamples, config.seed)
         per_seed = read_seed_columns(TRUTH, config.truth_column)

@@ -16,7 +16,8 @@ from asvit.space import Topology
 # Scaled form at stage-1 width 8: small networks keep the tests fast.
 SEEDS = ["8,2,3,1|4,1,2,1|4,1,4,1|4,1,6,1|32,8", "4,4,2,1|2,2,6,1|3,2,3,1|2,1,5,1|64,8",
          "6,8,5,1|3,1,3,1|2,1,2,1|2,1,4,1|16,8"]
-ARGS = ["--inputs", "noise", "--space", "asvit", "--proxies", "params,length_distortion", "--image-size", "32", "--repeats", "1"]
+ARGS = ["--inputs", "noise", "--space", "asvit", "--proxies", "params,length_distortion", "--image-size", "32",
+        "--repeats", "1"]
 
 
 @pytest.fixture

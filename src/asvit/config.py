@@ -267,10 +267,15 @@ class KendallParams(Section):
 
 
 class PredictorParams(Section):
-    """Predictors of accuracy from several proxies: the training-free rank aggregation."""
+    """Predictors of accuracy from several proxies: the training-free rank aggregation and the
+    learned ranker fitted on the ground truth (docs/design.md section 6)."""
 
     aggregate: list[str] = Field(default_factory=lambda: ["length_distortion", "ntk_cond", "flops"], min_length=1,
                                  description="proxies of the rank aggregation sum_m log(r_m / N) (AZ-NAS)")
+    regressor: Literal["ridge", "gbr"] = Field("ridge", description="the learned ranker: ridge regression or "
+                                               "gradient-boosted trees (scikit-learn)")
+    folds: int = Field(5, ge=2, description="cross-validation folds of the learned ranker's tau")
+    seed: int = 0
 
     _known_proxies = field_validator("aggregate")(classmethod(lambda cls, names: known_proxies(names)))
 
