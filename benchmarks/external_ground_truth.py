@@ -2,10 +2,14 @@
 ViTs of ViT-Bench-101 in ``../shared/benchmarks/vitbench101_autoformer.jsonl``.
 
     python benchmarks/external_ground_truth.py [--image-size 224] [--repeats 1] [--limit N] [--workers W]
+        [--fit 50] [--splits 10]
 
-Scores are written to (and resumed from) ``benchmarks/results/vitbench101_scores.csv``; the table
-printed gives Kendall tau with its bootstrap 95% interval and Spearman rho of each proxy against
-each accuracy column, with parameter count and FLOPs always beside the proxies.
+Scores are written to (and resumed from) ``benchmarks/results/vitbench101_scores.csv``. The first
+tables give Kendall tau with its bootstrap 95% interval and Spearman rho of each proxy against each
+accuracy column, with parameter count and FLOPs always beside the proxies. The last one judges the
+predictors: the learned rankers fitted on ``--fit`` random architectures and evaluated on the rest,
+and the training-free rank aggregation, each beside FLOPs and #params on the same held-out
+architectures, mean Kendall tau over ``--splits`` random splits.
 """
 
 from __future__ import annotations
@@ -13,13 +17,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+from scipy import stats
+
 from asvit.correlation import agreement_table, format_agreements, read_scores, read_truth
+from asvit.predictors import REGRESSORS, feature_table, fit_ranker, predict_with, rank_aggregate
 from asvit.proxies import PROXIES, ScoreSettings, score_file
 from asvit.records import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 TRUTH = ROOT.parent / "shared" / "benchmarks" / "vitbench101_autoformer.jsonl"
 OUT = ROOT / "benchmarks" / "results" / "vitbench101_scores.csv"
+AGGREGATE = ("length_distortion", "ntk_cond", "flops")  # the pipeline's default predictor.aggregate
 TRUTH_COLUMNS = ("c100_base_acc", "c100_kd_acc", "flower_base_acc", "flower_kd_acc", "chaoyang_base_acc",
                  "chaoyang_kd_acc", "imagenet_super_acc")
 
@@ -32,6 +42,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="score only the first N architectures")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--workers", type=int, default=1, help="processes measuring in parallel")
+    parser.add_argument("--fit", type=int, default=50, help="architectures each learned ranker is fitted on")
+    parser.add_argument("--splits", type=int, default=10, help="random fit / held-out splits averaged")
     args = parser.parse_args()
 
     records = read_records(args.truth, "autoformer")[: args.limit]
@@ -47,6 +59,40 @@ def main() -> None:
     for column in TRUTH_COLUMNS:
         print(f"\n{column}")
         print(format_agreements(agreement_table(scores, read_truth(args.truth, column))))
+    table = pd.read_csv(args.out, dtype={"id": str}).set_index("id")
+    features = feature_table(table, list(scores.columns))
+    held_out = {column: held_out_taus(features, scores, read_truth(args.truth, column), args.fit, args.splits)
+                for column in TRUTH_COLUMNS}
+    print(f"\nmean Kendall tau on the held-out architectures ({args.splits} random splits, learned rankers "
+          f"fitted on {args.fit}):")
+    print(format_held_out(pd.DataFrame(held_out).T))
+
+
+def held_out_taus(features: pd.DataFrame, scores: pd.DataFrame, truth: pd.Series, fit: int,
+                  splits: int) -> dict[str, float]:
+    """Mean over ``splits`` random splits of the Kendall tau on the architectures outside a random
+    ``fit`` of them: each learned ranker (fitted on the ``fit``), the rank aggregation, FLOPs, #params."""
+    rows = truth.dropna().index.intersection(features.dropna().index)
+    taus: dict[str, list[float]] = {}
+    for split in range(splits):
+        chosen = np.random.default_rng(split).permutation(len(rows))
+        fitted, held = rows[chosen[:fit]], rows[chosen[fit:]]
+        predicted = {name: predict_with(fit_ranker(features.loc[fitted], truth.loc[fitted], name, split),
+                                        features.loc[held]) for name in REGRESSORS}
+        predicted["rank_aggregate"] = rank_aggregate(scores.loc[held], AGGREGATE)
+        predicted["flops"], predicted["params"] = scores.loc[held, "flops"], scores.loc[held, "params"]
+        for name, values in predicted.items():
+            taus.setdefault(name, []).append(float(stats.kendalltau(values, truth.loc[held]).statistic))
+    return {name: float(np.mean(values)) for name, values in taus.items()}
+
+
+def format_held_out(taus: pd.DataFrame) -> str:
+    """One row per accuracy column and their mean, one column per predictor."""
+    taus = pd.concat([taus, taus.mean().to_frame("mean").T])
+    lines = [f"{'column':<20}" + "".join(f"{name:>16}" for name in taus.columns)]
+    for column, row in taus.iterrows():
+        lines.append(f"{column:<20}" + "".join(f"{value:>16.3f}" for value in row))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

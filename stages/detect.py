@@ -1,8 +1,9 @@
 """Stage ``detect``: a torchvision detector (``detect.detector``, Mask R-CNN by default) over the As-ViT
 family member ``detect.backbone`` (its ``train`` weights, or from scratch with ``detect.pretrained:
-false``), trained on ``data/det`` and evaluated with COCOeval every epoch. Images are normalised with
-the classification data's channel statistics (``data/cls/info.json``), as the backbone was trained. Checkpoints every epoch
-under ``checkpoints/detect/`` and resumes; ``torchrun`` runs it data-parallel (rank 0 writes)."""
+false``), trained on ``data/det`` and evaluated with COCOeval every epoch. Images are normalised
+with the classification data's channel statistics (``data/cls/info.json``), as the backbone was
+trained. Checkpoints every epoch under ``checkpoints/detect/`` and resumes; ``torchrun`` runs it
+data-parallel (rank 0 writes)."""
 
 from contextlib import nullcontext
 from pathlib import Path

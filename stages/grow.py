@@ -12,6 +12,7 @@ from asvit.records import write_records
 from asvit.search import ProxyScorer, grow_family, read_seed, write_csv
 from asvit.tracking import stage_run
 
+DATA = Path("data/cls")  # the NTK batch's images (proxy.inputs: data)
 SEED = Path("artifacts/seed.json")
 STATE = Path("checkpoints/grow")
 OUT = Path("artifacts/family.jsonl")
@@ -24,7 +25,7 @@ PLOT_COLUMNS = ("step", "name", "params", "macs", "length_distortion", "ntk_cond
 def main() -> None:
     params = load_params()
     seed = read_seed(SEED)
-    settings = params.proxy.score_settings()
+    settings = params.proxy.score_settings(DATA)
     logged = {"seed": seed.seed_string(), "grow": params.grow.model_dump(),
               "proxy": params.proxy.model_dump(exclude={"names"})}
     with stage_run("grow", logged) as run, ProxyScorer(settings, params.proxy.workers) as scorer:

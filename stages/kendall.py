@@ -1,30 +1,53 @@
 """Stage ``kendall``: Kendall tau and Spearman rho (bootstrap 95% intervals) and top-k overlap of
-every proxy against the trained accuracies; the scatter data for ``dvc plots show``."""
+every proxy and predictor (the rank aggregation of ``predictor.aggregate`` and the learned ranker's
+out-of-fold predictions) against the trained accuracies, beside the ground truth's own test-retest tau (one
+training seed against another: the ceiling); the scatter data and the tau-per-proxy bars for
+``dvc plots show``."""
 
 from pathlib import Path
 
+import pandas as pd
+
 from asvit.config import load_params
-from asvit.correlation import agreement_table, format_agreements, read_scores, read_truth
+from asvit.correlation import (agreement_table, format_agreements, read_scores, read_seed_columns, read_truth,
+                               truth_reliability)
 from asvit.errors import exit_on_user_error
+from asvit.predictors import PREDICTOR, rank_aggregate
 from asvit.tracking import stage_run
 
 SCORES = Path("artifacts/scores.csv")
 TRUTH = Path("artifacts/groundtruth.csv")
+PREDICTIONS = Path("artifacts/predictions.csv")  # the learned ranker's out-of-fold predictions
 METRICS = Path("metrics/kendall.json")
 PLOT = Path("plots/kendall.csv")
+TAUS = Path("plots/kendall_taus.csv")
 
 
 @exit_on_user_error
 def main() -> None:
-    config = load_params().kendall
+    params = load_params()
+    config = params.kendall
     scores, truth = read_scores(SCORES), read_truth(TRUTH, config.truth_column)
-    with stage_run("kendall", {"kendall": config.model_dump()}) as run:
+    learned = pd.read_csv(PREDICTIONS, dtype={"id": str}).set_index("id")["cv_prediction"].rename(PREDICTOR)
+    scores = scores.join(rank_aggregate(scores, params.predictor.aggregate)).join(learned)
+    with stage_run("kendall", {"kendall": config.model_dump(), "predictor": params.predictor.model_dump()}) as run:
         table = agreement_table(scores, truth, config.top_k, config.resamples, config.seed)
-        run.write_metrics(METRICS, {name: a.to_dict() for name, a in table.items()})
+        per_seed = read_seed_columns(TRUTH, config.truth_column)
+        reliability = (truth_reliability(per_seed, config.top_k, config.resamples, config.seed)
+                       if per_seed.shape[1] >= 2 else None)
+        ceiling = reliability.ceiling.kendall_tau if reliability else None
+        run.write_metrics(METRICS, {"ground_truth": reliability.to_dict() if reliability else {"seeds": 1},
+                                    **{name: {**a.to_dict(), "ceiling_tau": ceiling} for name, a in table.items()}})
         PLOT.parent.mkdir(exist_ok=True)
         scores.join(truth.rename("accuracy"), how="inner").to_csv(PLOT, index_label="id")
+        pd.DataFrame([{"predictor": name, "kendall_tau": a.kendall_tau, "low": a.kendall_ci.low,
+                       "high": a.kendall_ci.high, "ceiling": ceiling} for name, a in table.items()]
+                     ).to_csv(TAUS, index=False)
         run.log_artifact(PLOT)
-    print(format_agreements(table))
+    print(format_agreements(table, reliability))
+    if reliability:
+        print(f"ground truth: {reliability.seeds} seeds, accuracy spread {reliability.spread:.2f}, "
+              f"seed noise {reliability.seed_noise:.2f}")
 
 
 if __name__ == "__main__":

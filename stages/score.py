@@ -8,6 +8,7 @@ from asvit.errors import exit_on_user_error
 from asvit.proxies import score_file
 from asvit.tracking import stage_run
 
+DATA = Path("data/cls")  # the NTK batch's images (proxy.inputs: data)
 ARCHS = Path("artifacts/topologies.jsonl")
 OUT = Path("artifacts/scores.csv")
 METRICS = Path("metrics/score.json")
@@ -18,7 +19,7 @@ def main() -> None:
     params = load_params()
     proxy = params.proxy
     with stage_run("score", {"space": params.space.model_dump(), "proxy": proxy.model_dump()}) as run:
-        summary = score_file(ARCHS, params.space.record_format, proxy.names, proxy.score_settings(), OUT,
+        summary = score_file(ARCHS, params.space.record_format, proxy.names, proxy.score_settings(DATA), OUT,
                              workers=proxy.workers)
         run.write_metrics(METRICS, summary)
         run.log_artifact(OUT)

@@ -11,6 +11,7 @@ from asvit.errors import exit_on_user_error
 from asvit.search import HISTORY_COLUMNS, REWARD_METRICS, ProxyScorer, run_search, write_csv, write_json
 from asvit.tracking import stage_run
 
+DATA = Path("data/cls")  # the NTK batch's images (proxy.inputs: data)
 STATE = Path("checkpoints/search")
 OUT = Path("artifacts/seed.json")
 PLOT = Path("plots/search.csv")
@@ -20,7 +21,7 @@ METRICS = Path("metrics/search.json")
 @exit_on_user_error
 def main() -> None:
     params = load_params()
-    settings = params.proxy.score_settings()
+    settings = params.proxy.score_settings(DATA)
     logged = {"search": params.search.model_dump(), "proxy": params.proxy.model_dump(exclude={"names"})}
     with stage_run("search", logged) as run, ProxyScorer(settings, params.proxy.workers) as scorer:
         result = run_search(params.search, scorer, scorer.description, STATE)

@@ -45,3 +45,11 @@ def test_unreadable_files(tmp_path):
     broken.write_text(yaml.safe_dump({"proxy": {"batch_size": 1}}))
     with pytest.raises(ConfigError, match="proxy.batch_size"):
         load_params(broken)
+
+
+def test_the_rank_aggregate_names_measured_proxies():
+    assert parse_params({}).predictor.aggregate == ["length_distortion", "ntk_cond", "flops"]
+    with pytest.raises(ConfigError, match=r"^params: Value error, predictor.aggregate: macs not in proxy.names"):
+        parse_params({"predictor": {"aggregate": ["macs"]}, "proxy": {"names": ["flops"]}})
+    with pytest.raises(ConfigError, match="predictor.aggregate: .*unknown proxy nope"):
+        parse_params({"predictor": {"aggregate": ["nope"]}})

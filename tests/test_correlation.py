@@ -2,6 +2,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -86,3 +87,36 @@ def test_kendall_cli_names_a_missing_column(files, capsys):
     with pytest.raises(SystemExit):
         main(["kendall", "--scores", str(scores), "--truth", str(truth), "--truth-column", "top5"])
     assert "no column 'top5'; available: top1, embed_dim" in capsys.readouterr().err
+
+
+def test_the_ceiling_is_the_tau_of_one_seed_against_another():
+    from asvit.correlation import truth_reliability
+
+    per_seed = pd.DataFrame({"val_top1_seed0": [1.0, 2.0, 3.0, 4.0], "val_top1_seed1": [1.0, 3.0, 2.0, 4.0]},
+                            index=["a", "b", "c", "d"])
+    reliability = truth_reliability(per_seed, top_k=(2,), resamples=20)
+    # 6 pairs, one discordant (b, c): tau = (5 - 1) / 6
+    assert reliability.seeds == 2 and reliability.ceiling.kendall_tau == pytest.approx(2 / 3)
+    # seed means 1, 2.5, 2.5, 4: sample std sqrt(1.5); per-topology stds 0, 0.707, 0.707, 0: rms sqrt(0.25)
+    assert reliability.spread == pytest.approx(1.5 ** 0.5) and reliability.seed_noise == pytest.approx(0.5)
+    with pytest.raises(AsvitError, match="groundtruth.seeds >= 2"):
+        truth_reliability(per_seed[["val_top1_seed0"]])
+
+
+def test_rank_aggregation_sums_the_log_relative_ranks_of_each_proxy():
+    from asvit.predictors import rank_aggregate
+
+    scores = pd.DataFrame({"length_distortion": [3.0, 1.0, 2.0, 9.0, 5.0], "ntk_cond": [10.0, 30.0, 20.0, 20.0, np.nan],
+                           "flops": [1.0, 2.0, 3.0, 4.0, 5.0]}, index=list("abcde"))
+    # e has no kappa: out. N = 4; L^E ranks (higher better) a 3, b 1, c 2, d 4; kappa (lower better)
+    # a 4, b 1, c and d tie at 2.5
+    aggregate = rank_aggregate(scores, ["length_distortion", "ntk_cond"])
+    expected = {"a": math.log(3 / 4) + math.log(4 / 4), "b": math.log(1 / 4) + math.log(1 / 4),
+                "c": math.log(2 / 4) + math.log(2.5 / 4), "d": math.log(4 / 4) + math.log(2.5 / 4)}
+    assert aggregate.name == "rank_aggregate" and math.isnan(aggregate["e"])
+    assert aggregate.drop("e").to_dict() == pytest.approx(expected)
+    with pytest.raises(AsvitError, match="predictor.aggregate: dss not in the score table"):
+        rank_aggregate(scores, ["dss"])
+    table = agreement_table(scores.join(aggregate), pd.Series([1.0, 0.0, 2.0, 3.0, 4.0], index=list("abcde")),
+                            top_k=(2,), resamples=20)
+    assert table["rank_aggregate"].n == 4 and table["rank_aggregate"].kendall_tau > 0

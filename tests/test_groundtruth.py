@@ -35,7 +35,8 @@ def table(path):
 
 
 def run(records, data, out, state):
-    return groundtruth.train_groundtruth(records, data, RECIPE, width=4, out=out, state_dir=state, progress=False)
+    return groundtruth.train_groundtruth(records, data, RECIPE, width=4, out=out, state_dir=state, progress=False,
+                                         seeds=2)
 
 
 class Stop(Exception):
@@ -54,7 +55,7 @@ def test_resume_after_a_stop_inside_a_topology_matches_an_uninterrupted_run(reco
 
     def stopping_fit(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 2:  # the second topology stops after its first epoch's checkpoint
+        if len(calls) == 4:  # the second topology's second seed stops after its first epoch's checkpoint
 
             def stop(history):
                 raise Stop
@@ -67,7 +68,7 @@ def test_resume_after_a_stop_inside_a_topology_matches_an_uninterrupted_run(reco
     with pytest.raises(Stop):
         run(records, data, out, state)
     assert len(table(out)) == 1
-    assert (state / "arch-1").is_dir()
+    assert {p.name for p in (state / "arch-1").iterdir()} == {"seed0", "seed1"}  # the finished seed is kept
     monkeypatch.setattr(groundtruth, "fit", real_fit)
     summary = run(records, data, out, state)
     assert summary["resumed"] == 1 and summary["trained_now"] == 2
@@ -88,6 +89,9 @@ def test_accuracies_are_recorded(records, data, tmp_path):
     row = table(out)[0]
     assert row["id"] == "arch-0" and row["arch"] == str(records[0].arch)
     assert 0 <= float(row["val_top1"]) <= 100 and float(row["val_top1"]) <= float(row["val_top5"])
+    for column in ("val_top1", "val_top5"):  # the mean of the two seeds' accuracies
+        assert float(row[column]) == pytest.approx((float(row[f"{column}_seed0"]) + float(row[f"{column}_seed1"])) / 2)
+    assert list(row) == ["id", "arch", *groundtruth.table_columns(2)]
 
 
 def test_bad_input_fails_before_any_training(records, data, tmp_path):

@@ -8,6 +8,7 @@ import math
 import runpy
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from asvit.config import ConfigError, GrowParams, parse_params
@@ -55,6 +56,63 @@ def test_the_spread_is_measured_over_the_tied_candidates_only():
 def test_bad_candidates_take_no_part():
     assert rank_select([row(math.nan, 9.0), row(2.0, 0.1), row(1.0, math.nan)]) == 1
     assert rank_select([row(math.nan, 1.0)]) is None
+
+
+def test_the_official_tie_break_takes_the_smaller_value_of_the_first_two_tied():
+    # the same tables as above: official mode takes L^E's minimum, compares rows 0 and 1 only, and
+    # measures the spread over all candidates (row 2 makes L^E spread most)
+    assert rank_select([row(1.0, 0.1), row(1.1, 0.9)], tie_break="official") == 0
+    assert rank_select([row(1.0, 0.1), row(2.0, 0.2), row(3.0, 0.9)], tie_break="official") == 0
+    assert rank_select([row(1.0, 0.5), row(2.0, 0.6), row(3.0, 0.01)], tie_break="official") == 0
+    assert rank_select([row(2.0, 0.6), row(1.0, 0.5)], tie_break="official") == 1  # kappa decides: as fixed
+    assert rank_select([row(5.0, 0.1), row(1.0, 0.9), row(2.0, 0.5)], tie_break="official") == 1  # no tie
+
+
+def official_selection(values: list[tuple[float, float]]) -> int:
+    """A line-by-line transcription of the official grow step's choice (search/grow.py of
+    VITA-Group/AsViT) over (kappa, L^E) pairs in candidate order: the index it returns."""
+    reward2choice = {"ntk": [(k, i) for i, (k, _) in enumerate(values)],
+                     "exp": [(e, i) for i, (_, e) in enumerate(values)]}
+    rankings = {i: [] for i in range(len(values))}
+    for name, descending in (("ntk", False), ("exp", True)):
+        reward2choice[name] = sorted(reward2choice[name], key=lambda t: t[0], reverse=descending)
+        for idx, (value, choice) in enumerate(reward2choice[name]):
+            if idx == 0:
+                rankings[choice].append(idx)
+            elif value == reward2choice[name][idx - 1][0]:
+                rankings[choice].append(rankings[reward2choice[name][idx - 1][1]][-1])
+            else:
+                rankings[choice].append(rankings[reward2choice[name][idx - 1][1]][-1] + 1)
+    rankings_sum = sorted(rankings.items(), key=lambda t: sum(t[1]))
+    if len(rankings_sum) > 1 and sum(rankings_sum[0][1]) == sum(rankings_sum[1][1]):
+        ranges = []
+        for name in ("ntk", "exp"):
+            column = [v for v, _ in reward2choice[name]]
+            ranges.append((name, (max(column) - min(column)) / max(column)))
+        target = sorted(ranges, key=lambda t: t[1], reverse=True)[0][0]
+        column = 0 if target == "ntk" else 1
+        target_list = [values[rankings_sum[0][0]][column]]
+        for idx in range(1, len(rankings_sum)):
+            if sum(rankings_sum[idx - 1][1]) == sum(rankings_sum[idx][1]):
+                target_list.append(values[rankings_sum[idx][0]][column])
+            break
+        return rankings_sum[int(np.argmin(target_list))][0]
+    return rankings_sum[0][0]
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_the_official_mode_matches_the_official_selection_on_random_tables(seed):
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(2, 17))
+    # few distinct values, so that equal values and rank-sum ties are common
+    values = [(float(k), float(e)) for k, e in zip(rng.integers(1, 6, size) * 10.0, rng.integers(1, 6, size) / 10)]
+    assert rank_select([row(k, e) for k, e in values], tie_break="official") == official_selection(values)
+
+
+def test_grow_tie_break_is_validated():
+    assert GrowParams(tie_break="official").tie_break == "official"
+    with pytest.raises(ConfigError, match="grow.tie_break"):
+        parse_params({"grow": {"tie_break": "paper"}})
 
 
 def test_candidates_add_one_block_per_stage_times_distinct_widths():
@@ -170,7 +228,7 @@ def test_bad_grow_params_name_the_key(key, value):
 
 def test_the_search_and_grow_stages_write_the_seed_and_the_family(tmp_path, monkeypatch):
     (tmp_path / "params.yaml").write_text(
-        "proxy:\n  image_size: 32\n  repeats: 1\n  num_classes: 10\nsearch:\n  steps: 3\n"
+        "proxy:\n  image_size: 32\n  repeats: 1\n  num_classes: 10\n  inputs: noise\nsearch:\n  steps: 3\n"
         "grow:\n  proxy_width: 2\n  max_params: 400000\n  target_params: 250000\n  image_size: 32\n")
     monkeypatch.chdir(tmp_path)
     for stage in ("search", "grow"):  # one MLflow store for both (conftest's MLFLOW_TRACKING_URI)

@@ -112,3 +112,9 @@ def test_autoformer_tiny_size():
     """AutoFormer-Tiny (embed 192, depth 13, 3 heads, MLP 3.5): the published 5.7M parameters."""
     arch = AutoFormerArch(embed_dim=192, depth=13, num_heads=(3,) * 13, mlp_ratio=(3.5,) * 13)
     assert n_params(AutoFormerViT(arch, num_classes=1000)) == pytest.approx(5.7e6, rel=0.03)
+
+
+def test_every_stage_is_capped_at_1024_channels():
+    topology = Topology.parse(PAPER_SEED).scaled(width=300)
+    outputs = ASViT(topology, num_classes=3).eval().forward_stages(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outputs] == [300, 600, 1024, 1024]

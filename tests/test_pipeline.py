@@ -38,8 +38,8 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     [experiment] = [e for e in client.search_experiments() if e.name == "asvit"]
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags["stage"] for r in runs) == sorted(
-        ["data", "sample", "score", "groundtruth", "kendall", "search", "grow", "train", "evaluate", "detect_data",
-         "detect"])
+        ["data", "sample", "score", "groundtruth", "predictor", "kendall", "search", "grow", "train", "evaluate",
+         "detect_data", "detect"])
     assert all(r.data.tags["dvc_experiment"] == "workspace" and len(r.data.tags["git_revision"]) == 40
                for r in runs)
     score = next(r for r in runs if r.data.tags["stage"] == "score")
@@ -51,7 +51,23 @@ def test_a_params_change_reruns_only_the_stages_that_read_it(origin):
     clone = fresh_clone(origin, "resampled")
     dvc(clone, "pull")
     set_param(clone, "kendall", "resamples", 60)
-    assert ran(dvc(clone, "repro", env=NO_STORE)) == ["validate", "kendall"]
+    assert ran(dvc(clone, "repro", env=NO_STORE)) == ["validate", "predictor", "kendall"]
+
+
+def test_new_data_reruns_the_proxy_stages_that_read_its_images(origin):
+    clone = fresh_clone(origin, "new-data")
+    dvc(clone, "pull")
+    before = (clone / "artifacts/scores.csv").read_text().splitlines()
+    set_param(clone, "data", "seed", 1)
+    assert ran(dvc(clone, "repro", "score", env=NO_STORE)) == ["validate", "data", "score"]
+    after = (clone / "artifacts/scores.csv").read_text().splitlines()
+    column = {name: before[0].split(",").index(name) for name in ("params", "ntk_cond")}
+    assert [r.split(",")[column["params"]] for r in after] == [r.split(",")[column["params"]] for r in before]
+    assert [r.split(",")[column["ntk_cond"]] for r in after[1:]] != [r.split(",")[column["ntk_cond"]]
+                                                                       for r in before[1:]]
+    changed = json.loads(dvc(clone, "status", "--json", "search", "grow"))
+    for stage in ("search", "grow"):
+        assert {"data/cls": "modified"} in [c.get("changed deps") for c in changed[stage]], changed
 
 
 def test_bad_params_stop_the_pipeline_before_any_output_is_removed(origin):

@@ -148,3 +148,55 @@ def test_every_registered_proxy_gives_a_finite_value(tiny_topology):
 def test_unknown_proxy_is_a_clear_error(tiny_topology):
     with pytest.raises(UnknownProxy, match="unknown proxy 'nope'; registered: length_distortion"):
         score_network(lambda: ASViT(tiny_topology), ["nope"], ScoreSettings(image_size=SIZE))
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    from asvit.data import prepare_classification
+
+    out = tmp_path_factory.mktemp("cls")
+    prepare_classification("generated", out, image_size=16, seed=0, num_classes=3, train_size=24, val_size=6)
+    return out
+
+
+def test_the_ntk_batch_is_drawn_from_the_training_images_normalised_and_resized(prepared):
+    from asvit.data import dataset_info, open_classification
+
+    settings = ScoreSettings(image_size=SIZE, batch_size=5, seed=2).from_images(prepared)
+    batch = settings.inputs().images
+    train, info = open_classification(prepared, "train"), dataset_info(prepared)
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(2))[:5]
+    raw = torch.stack([train.images[int(i)] for i in order]).float() / 255  # the stored uint8 images
+    mean, std = torch.tensor(info["mean"]).view(1, 3, 1, 1), torch.tensor(info["std"]).view(1, 3, 1, 1)
+    expected = torch.nn.functional.interpolate((raw - mean) / std, size=SIZE, mode="bilinear", antialias=True)
+    assert batch.shape == (5, 3, SIZE, SIZE) and torch.allclose(batch, expected, atol=1e-6)
+    noise = ScoreSettings(image_size=SIZE, batch_size=5, seed=2).inputs().images
+    assert not torch.allclose(batch, noise, atol=0.1)
+    assert ScoreSettings(image_size=SIZE, batch_size=5, seed=3).from_images(prepared).inputs().images.ne(batch).any()
+
+
+def test_the_settings_carry_the_data_digest_so_new_data_starts_a_new_table(prepared, tmp_path):
+    from asvit.data import prepare_classification
+
+    first = ScoreSettings(image_size=SIZE, batch_size=4).from_images(prepared)
+    other = tmp_path / "cls"
+    prepare_classification("generated", other, image_size=16, seed=1, num_classes=3, train_size=24, val_size=6)
+    moved = ScoreSettings(image_size=SIZE, batch_size=4).from_images(other)
+    assert first.images_digest != moved.images_digest and len(first.images_digest) == 16
+    assert ScoreSettings(image_size=SIZE, batch_size=4).from_images(prepared) == first
+
+
+def test_too_few_or_missing_images_are_named_before_any_measurement(prepared, tmp_path):
+    from asvit.data import DataError
+
+    with pytest.raises(DataError, match="needs 30 training images, the split has 24"):
+        ScoreSettings(image_size=SIZE, batch_size=30).from_images(prepared)
+    with pytest.raises(DataError, match="run the `data` stage"):
+        ScoreSettings(image_size=SIZE, batch_size=4).from_images(tmp_path / "nothing")
+
+
+def test_the_ntk_condition_number_reads_the_data_batch(prepared, tiny_topology):
+    data = ScoreSettings(image_size=SIZE, batch_size=4, repeats=1).from_images(prepared)
+    noise = ScoreSettings(image_size=SIZE, batch_size=4, repeats=1)
+    values = [score_network(lambda: ASViT(tiny_topology), ["ntk_cond"], s).values["ntk_cond"] for s in (data, noise)]
+    assert all(v > 1 for v in values) and values[0] != pytest.approx(values[1], rel=1e-3)

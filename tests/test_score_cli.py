@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from asvit.cli import main
+from asvit.data import prepare_classification
 from asvit.models import ASViT
 from asvit.proxies import ScoreJob, ScoreSettings, score_records
 from asvit.space import Topology
@@ -15,7 +16,8 @@ from asvit.space import Topology
 # Scaled form at stage-1 width 8: small networks keep the tests fast.
 SEEDS = ["8,2,3,1|4,1,2,1|4,1,4,1|4,1,6,1|32,8", "4,4,2,1|2,2,6,1|3,2,3,1|2,1,5,1|64,8",
          "6,8,5,1|3,1,3,1|2,1,2,1|2,1,4,1|16,8"]
-ARGS = ["--space", "asvit", "--proxies", "params,length_distortion", "--image-size", "32", "--repeats", "1"]
+ARGS = ["--inputs", "noise", "--space", "asvit", "--proxies", "params,length_distortion", "--image-size", "32",
+        "--repeats", "1"]
 
 
 @pytest.fixture
@@ -118,7 +120,23 @@ def test_autoformer_records_are_scored(tmp_path):
     archs.write_text(json.dumps({"id": "x", "embed_dim": 32, "depth": 2, "num_heads": [1, 2],
                                  "mlp_ratio": [2.0, 3.0], "accuracy": {"c100": 50.0}}) + "\n")
     out = tmp_path / "scores.csv"
-    main(["score", "--space", "autoformer", "--archs", str(archs), "--out", str(out),
-          "--proxies", "ntk_cond,dss", "--image-size", "32", "--repeats", "1", "--batch-size", "4"])
+    prepare_classification("generated", tmp_path / "cls", image_size=16, seed=0, num_classes=3, train_size=8,
+                           val_size=4)
+    main(["score", "--space", "autoformer", "--archs", str(archs), "--out", str(out), "--images",
+          str(tmp_path / "cls"), "--proxies", "ntk_cond,dss", "--image-size", "32", "--repeats", "1",
+          "--batch-size", "4"])
     row = read(out)[0]
     assert row["id"] == "x" and float(row["ntk_cond"]) >= 1 and float(row["dss"]) > 0
+    settings = json.loads((tmp_path / "scores.csv.settings.json").read_text())["settings"]
+    assert settings["images"] == str(tmp_path / "cls") and settings["images_digest"]
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ([], "give --images PATH"),
+    (["--inputs", "noise", "--images", "data/cls"], "--images and --inputs noise contradict each other"),
+])
+def test_the_ntk_batch_source_must_be_given_once(archs, tmp_path, capsys, inputs, message):
+    out = tmp_path / "scores.csv"
+    with pytest.raises(SystemExit):
+        main(["score", "--archs", str(archs), "--out", str(out), *ARGS[2:], *inputs])
+    assert message in capsys.readouterr().err and not out.exists()

@@ -23,6 +23,8 @@ def test_scaled_form_fields():
     assert large.depths == (5, 2, 5, 2) and large.width == 180
     assert large.widths == (180, 360, 720, 1024)
     assert large.stage_heads == (4, 8, 16, 32)
+    assert large.scaled(width=300).widths == (300, 600, 1024, 1024)  # every stage is capped
+    assert large.scaled(width=1100).widths == (1024, 1024, 1024, 1024)
     assert large.seed_string() == PAPER_SEED
     assert Topology.parse(PAPER_SEED).scaled_string() == "8,2,3,1|4,1,2,1|4,1,4,1|4,1,6,1|32,32"
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import exit_on_user_error
+from .errors import AsvitError, exit_on_user_error
 
 
 def _add_score(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +19,10 @@ def _add_score(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16, help="images in the NTK batch")
+    parser.add_argument("--inputs", choices=["data", "noise"], default="data",
+                        help="the NTK batch: training images of --images (default) or standard-normal noise")
+    parser.add_argument("--images", type=Path, help="a directory prepared by the data stage (e.g. data/cls) whose "
+                        "training images form the NTK batch")
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1, help="processes measuring in parallel")
 
@@ -28,6 +32,13 @@ def _run_score(args: argparse.Namespace) -> None:
 
     settings = ScoreSettings(image_size=args.image_size, batch_size=args.batch_size,
                              repeats=args.repeats, num_classes=args.num_classes, seed=args.seed)
+    if args.inputs == "data":
+        if args.images is None:
+            raise AsvitError("asvit score: give --images PATH (a directory prepared by the data stage, e.g. "
+                             "data/cls) for the NTK batch, or --inputs noise")
+        settings = settings.from_images(args.images)
+    elif args.images is not None:
+        raise AsvitError("asvit score: --images and --inputs noise contradict each other; give one")
     names = [n.strip() for n in args.proxies.split(",") if n.strip()]
     summary = score_file(args.archs, args.space, names, settings, args.out, workers=args.workers)
     print(json.dumps(summary, indent=2))
@@ -50,6 +61,33 @@ def _run_kendall(args: argparse.Namespace) -> None:
     print(format_agreements(table))
     if args.out:
         args.out.write_text(json.dumps({k: v.to_dict() for k, v in table.items()}, indent=2) + "\n")
+
+
+def _add_predict(parser: argparse.ArgumentParser) -> None:
+    from .predictors import REGRESSORS
+
+    parser.add_argument("--fit", type=Path, required=True, help="ground truth: CSV or JSON lines, by id")
+    parser.add_argument("--truth-column", required=True, help="accuracy column to fit")
+    parser.add_argument("--scores", type=Path, required=True, help="score CSV written by `asvit score`")
+    parser.add_argument("--out", type=Path, required=True, help="predictions CSV to write")
+    parser.add_argument("--regressor", choices=list(REGRESSORS), default="ridge")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the reported tau")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", type=Path, help="also write the fitted ranker as JSON")
+
+
+def _run_predict(args: argparse.Namespace) -> None:
+    from .correlation import rank_agreement, read_truth
+    from .predictors import learned_ranking
+
+    saved, predictions = learned_ranking(args.scores, read_truth(args.fit, args.truth_column), args.regressor,
+                                         args.folds, args.seed)
+    predictions.to_csv(args.out, index_label="id")
+    if args.model:
+        args.model.write_text(json.dumps(saved, indent=1) + "\n")
+    cv = rank_agreement(predictions["cv_prediction"], predictions["truth"])
+    print(f"fitted on {saved['fitted_on']} architectures, predicted {len(predictions)} into {args.out}; "
+          f"{args.folds}-fold Kendall tau {cv.kendall_tau:.3f} [{cv.kendall_ci.low:.3f}, {cv.kendall_ci.high:.3f}]")
 
 
 def _add_report(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +126,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], None]]] = {
     "score": ("score architectures with training-free proxies", _add_score, _run_score),
     "kendall": ("rank correlation of proxy scores with accuracies", _add_kendall, _run_kendall),
+    "predict": ("fit the learned ranker on a ground truth and predict every scored architecture", _add_predict,
+                _run_predict),
     "report": ("render every dvc.yaml plot to SVG in one offline HTML page", _add_report, _run_report),
     "compare": ("the experiments' differing params and key metrics in one narrow table", _add_compare,
                 _run_compare),

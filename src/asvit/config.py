@@ -43,6 +43,18 @@ class SampleParams(Section):
     seed: int = 0
 
 
+def known_proxies(names: list[str]) -> list[str]:
+    """``names`` if every one is a registered proxy, listed once."""
+    from .proxies import PROXIES
+
+    unknown = [n for n in names if n not in PROXIES]
+    if unknown:
+        raise ValueError(f"unknown proxy {', '.join(unknown)}; allowed: {', '.join(PROXIES)}")
+    if len(set(names)) != len(names):
+        raise ValueError("a proxy is listed twice")
+    return names
+
+
 class ProxyParams(Section):
     """How the training-free proxies are measured."""
 
@@ -53,27 +65,21 @@ class ProxyParams(Section):
     repeats: int = Field(5, ge=1, description="freshly initialised networks averaged per proxy")
     num_classes: int = Field(1000, ge=1)
     seed: int = 0
+    inputs: Literal["data", "noise"] = Field("data", description="the NTK batch: training images of data/cls "
+                                             "(resized to image_size) or standard-normal noise")
     workers: int = Field(1, ge=1, description="processes measuring proxies in parallel (score, search, grow), "
                          "each with one torch thread; 1 = this process")
 
-    @field_validator("names")
-    @classmethod
-    def _known_proxies(cls, names: list[str]) -> list[str]:
-        from .proxies import PROXIES
+    _known_proxies = field_validator("names")(classmethod(lambda cls, names: known_proxies(names)))
 
-        unknown = [n for n in names if n not in PROXIES]
-        if unknown:
-            raise ValueError(f"unknown proxy {', '.join(unknown)}; allowed: {', '.join(PROXIES)}")
-        if len(set(names)) != len(names):
-            raise ValueError("a proxy is listed twice")
-        return names
-
-    def score_settings(self) -> ScoreSettings:
-        """The measurement settings these params describe."""
+    def score_settings(self, images: Path) -> ScoreSettings:
+        """The measurement settings these params describe; with ``inputs: data`` the NTK batch comes
+        from the prepared directory ``images``."""
         from .proxies import ScoreSettings
 
-        return ScoreSettings(image_size=self.image_size, batch_size=self.batch_size, repeats=self.repeats,
-                             num_classes=self.num_classes, seed=self.seed)
+        settings = ScoreSettings(image_size=self.image_size, batch_size=self.batch_size, repeats=self.repeats,
+                                 num_classes=self.num_classes, seed=self.seed)
+        return settings.from_images(images) if self.inputs == "data" else settings
 
 
 class Recipe(Section):
@@ -202,6 +208,9 @@ class GrowParams(Section):
     max_params: int = Field(110_000_000, ge=1, description="candidates above this are dropped")
     target_params: int = Field(80_000_000, ge=1, description="growth stops once a member reaches this")
     image_size: int = Field(224, ge=32, multiple_of=32, description="input side of the members' MAC counts")
+    tie_break: Literal["fixed", "official"] = Field(
+        "fixed", description="rank-sum ties: fixed (spread over the tied, each metric's direction) or official "
+                             "(the official code's choice, to rebuild the paper's family)")
 
     @field_validator("width_ratios")
     @classmethod
@@ -242,6 +251,8 @@ class GroundtruthParams(Section):
 
     width: int = Field(16, ge=1, description="stage-1 width C the topologies are trained at")
     seed: int = 0
+    seeds: int = Field(2, ge=1, description="training seeds per topology (seed, seed + 1, ...): two or more "
+                       "measure the ground truth's own test-retest Kendall tau")
     workers: int = Field(2, ge=1, description="topologies trained side by side, one torch thread each")
     recipe: Recipe = Recipe(epochs=5, batch_size=64, lr=2e-3, warmup_epochs=1, phase_ends=None)
 
@@ -253,6 +264,20 @@ class KendallParams(Section):
     resamples: int = Field(1000, ge=10, description="bootstrap resamples of the confidence intervals")
     top_k: list[int] = Field(default_factory=lambda: [5, 10], min_length=1)
     seed: int = 0
+
+
+class PredictorParams(Section):
+    """Predictors of accuracy from several proxies: the training-free rank aggregation and the
+    learned ranker fitted on the ground truth (docs/design.md section 6)."""
+
+    aggregate: list[str] = Field(default_factory=lambda: ["length_distortion", "ntk_cond", "flops"], min_length=1,
+                                 description="proxies of the rank aggregation sum_m log(r_m / N) (AZ-NAS)")
+    regressor: Literal["ridge", "gbr"] = Field("ridge", description="the learned ranker: ridge regression or "
+                                               "gradient-boosted trees (scikit-learn)")
+    folds: int = Field(5, ge=2, description="cross-validation folds of the learned ranker's tau")
+    seed: int = 0
+
+    _known_proxies = field_validator("aggregate")(classmethod(lambda cls, names: known_proxies(names)))
 
 
 class DetectDataParams(Section):
@@ -318,11 +343,19 @@ class Params(Section):
     proxy: ProxyParams = ProxyParams()
     groundtruth: GroundtruthParams = GroundtruthParams()
     kendall: KendallParams = KendallParams()
+    predictor: PredictorParams = PredictorParams()
     search: SearchParams = SearchParams()
     grow: GrowParams = GrowParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     detect: DetectParams = DetectParams()
+
+    @model_validator(mode="after")
+    def _aggregate_is_measured(self) -> Params:
+        unmeasured = [n for n in self.predictor.aggregate if n not in self.proxy.names]
+        if unmeasured:
+            raise ValueError(f"predictor.aggregate: {', '.join(unmeasured)} not in proxy.names, so never measured")
+        return self
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:
@@ -330,8 +363,11 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     lines = []
     for problem in error.errors():
         key = ".".join(str(part) for part in problem["loc"])
-        got = "" if problem["type"] == "missing" else f" (got {problem['input']!r})"
         message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"]
+        if not key:  # a check across sections names its keys in the message
+            lines.append(f"{source}: {message}")
+            continue
+        got = "" if problem["type"] == "missing" else f" (got {problem['input']!r})"
         lines.append(f"{source}: {key}: {message}{got}")
     return "\n".join(lines)
 

@@ -93,6 +93,45 @@ def rank_agreement(scores: Sequence[float], accuracy: Sequence[float], higher_is
         )
 
 
+@dataclass(frozen=True)
+class TruthReliability:
+    """How well the ground truth agrees with itself: ``ceiling`` is the agreement of the accuracies
+    from one training seed with those from another (test-retest Kendall tau, the most any predictor
+    of one seed's ranking can reach); ``spread`` is the standard deviation over architectures of the
+    seed-mean accuracy and ``seed_noise`` the root mean square over architectures of the standard
+    deviation over seeds, so spread / seed_noise says how many noise widths apart architectures are."""
+
+    seeds: int
+    ceiling: RankAgreement
+    spread: float
+    seed_noise: float
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def truth_reliability(per_seed: pd.DataFrame, top_k: Sequence[int] = (5, 10), resamples: int = 1000,
+                      seed: int = 0) -> TruthReliability:
+    """:class:`TruthReliability` of a table with one accuracy column per training seed (at least
+    two); the ceiling compares the first two columns."""
+    if per_seed.shape[1] < 2:
+        raise AsvitError("the ground truth has one training seed; its test-retest tau needs groundtruth.seeds >= 2")
+    values = per_seed.dropna()
+    first, second = values.columns[:2]
+    return TruthReliability(
+        seeds=per_seed.shape[1],
+        ceiling=rank_agreement(values[first], values[second], True, top_k, resamples, seed),
+        spread=float(values.mean(axis=1).std(ddof=1)),
+        seed_noise=float(np.sqrt((values.std(axis=1, ddof=1) ** 2).mean())),
+    )
+
+
+def read_seed_columns(path: Path | str, column: str) -> pd.DataFrame:
+    """The per-seed columns ``<column>_seed0``, ``<column>_seed1``, ... of a ground-truth CSV, by id."""
+    table = pd.read_csv(path, dtype={"id": str}).set_index("id")
+    return table[[c for c in table.columns if c.startswith(f"{column}_seed")]]
+
+
 def read_truth(path: Path | str, column: str) -> pd.Series:
     """Accuracy by architecture id from a CSV (``id`` plus columns) or a JSON-lines file whose
     records carry the column at the top level or inside an ``accuracy`` mapping."""
@@ -127,22 +166,24 @@ def read_scores(path: Path | str) -> pd.DataFrame:
 
 def agreement_table(scores: pd.DataFrame, truth: pd.Series, top_k: Sequence[int] = (5, 10),
                     resamples: int = 1000, seed: int = 0) -> dict[str, RankAgreement]:
-    """:func:`rank_agreement` of every proxy column against ``truth``, matched by id, each in its
-    registered direction."""
+    """:func:`rank_agreement` of every column of ``scores`` against ``truth``, matched by id: a proxy
+    in its registered direction, any other column (a predictor) higher-is-better."""
     from .proxies import PROXIES
 
     joined = scores.join(truth.rename("__truth__"), how="inner")
     if joined.empty:
         raise AsvitError("no architecture id is both in the scores and in the ground truth")
-    return {name: rank_agreement(joined[name], joined["__truth__"], PROXIES[name].higher_is_better,
-                                 top_k, resamples, seed)
+    return {name: rank_agreement(joined[name], joined["__truth__"],
+                                 PROXIES[name].higher_is_better if name in PROXIES else True, top_k, resamples, seed)
             for name in scores.columns}
 
 
-def format_agreements(table: dict[str, RankAgreement]) -> str:
-    """A text table: proxy, n, Kendall tau with its 95% interval, Spearman rho with its interval."""
+def format_agreements(table: dict[str, RankAgreement], reliability: TruthReliability | None = None) -> str:
+    """A text table: proxy, n, Kendall tau with its 95% interval, Spearman rho with its interval;
+    the ground truth's test-retest agreement (the ceiling) first when given."""
     lines = [f"{'proxy':<18} {'n':>4} {'Kendall tau':>11} {'95% CI':>16} {'Spearman':>9} {'95% CI':>16}"]
-    for name, a in table.items():
+    rows = {**({"(seed vs seed)": reliability.ceiling} if reliability else {}), **table}
+    for name, a in rows.items():
         lines.append(f"{name:<18} {a.n:>4} {a.kendall_tau:>11.3f} [{a.kendall_ci.low:>6.3f},{a.kendall_ci.high:>6.3f}] "
                      f"{a.spearman_rho:>9.3f} [{a.spearman_ci.low:>6.3f},{a.spearman_ci.high:>6.3f}]")
     return "\n".join(lines)

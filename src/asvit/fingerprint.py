@@ -20,3 +20,14 @@ def source_digest(*modules: str) -> str:
             digest.update(file.name.encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def directory_digest(path: Path | str) -> str:
+    """SHA-256 (first 16 hex digits) of the names and bytes of every file below ``path``: results
+    measured on a directory's data are not reused once the data changes."""
+    digest = hashlib.sha256()
+    root = Path(path)
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(root).as_posix().encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,5 +1,7 @@
 """Ground truth for the Kendall-tau study: every sampled topology trained with one fixed recipe on
-the prepared dataset, its validation accuracy recorded.
+the prepared dataset from ``seeds`` training seeds, its validation accuracy recorded per seed and
+averaged. Two seeds give the ground truth's own test-retest agreement (:func:`seed_columns`), the
+ceiling no predictor of it can pass.
 
 Each finished topology is one appended row of the results table; the topology in progress keeps
 an every-epoch checkpoint, so an interrupted run continues inside it (``asvit.train.fit``). With
@@ -31,6 +33,16 @@ from .table import ResumableTable
 from .train import check_fit, fit
 
 COLUMNS = ["val_top1", "val_top5", "params"]  # a deterministic table: the seconds go to the metrics
+
+
+def seed_columns(column: str, seeds: int) -> list[str]:
+    """The per-seed columns of an averaged accuracy column: ``val_top1_seed0``, ``val_top1_seed1``, ..."""
+    return [f"{column}_seed{k}" for k in range(seeds)]
+
+
+def table_columns(seeds: int) -> list[str]:
+    """The ground-truth table's columns: the seed means, the parameters, then each seed's accuracies."""
+    return [*COLUMNS, *seed_columns("val_top1", seeds), *seed_columns("val_top5", seeds)]
 # What a trained accuracy depends on besides the settings: a change retrains from scratch.
 TRAINING_CODE = ("asvit.groundtruth", "asvit.train", "asvit.models", "asvit.space", "asvit.data")
 
@@ -45,23 +57,29 @@ class TrainingJob:
     data_dir: Path
     recipe: Recipe
     num_classes: int
-    seed: int
+    seeds: tuple[int, ...]
     checkpoints: Path
     key: str
 
 
 def train_one(job: TrainingJob) -> tuple[dict[str, object], float]:
-    """Train ``job.topology`` from seed ``job.seed`` (continuing its checkpoint); return its row and
-    its training seconds."""
+    """Train ``job.topology`` from each of ``job.seeds`` (each seed continuing its own checkpoint, kept
+    until every seed is done); return its row and its training seconds."""
     train_set, val_set = open_classification(job.data_dir, "train"), open_classification(job.data_dir, "val")
-    torch.manual_seed(job.seed)
-    model = ASViT(job.topology, num_classes=job.num_classes, drop_path_rate=job.recipe.drop_path)
-    result = fit(model, train_set, val_set, job.recipe, checkpoint_dir=job.checkpoints, progress=False,
-                 seed=job.seed, key=job.key, desc=job.id)
+    row: dict[str, object] = {"id": job.id, "arch": job.arch}
+    seconds = 0.0
+    for k, seed in enumerate(job.seeds):
+        torch.manual_seed(seed)
+        model = ASViT(job.topology, num_classes=job.num_classes, drop_path_rate=job.recipe.drop_path)
+        result = fit(model, train_set, val_set, job.recipe, checkpoint_dir=job.checkpoints / f"seed{k}",
+                     progress=False, seed=seed, key=job.key, desc=job.id)
+        row.update({f"val_top1_seed{k}": result.top1, f"val_top5_seed{k}": result.top5,
+                    "params": sum(p.numel() for p in model.parameters())})
+        seconds += result.train_seconds
     shutil.rmtree(job.checkpoints, ignore_errors=True)
-    row = {"id": job.id, "arch": job.arch, "val_top1": result.top1, "val_top5": result.top5,
-           "params": sum(p.numel() for p in model.parameters())}
-    return row, result.train_seconds
+    for column in ("val_top1", "val_top5"):
+        row[column] = sum(row[c] for c in seed_columns(column, len(job.seeds))) / len(job.seeds)
+    return row, seconds
 
 
 def _run(jobs: Sequence[TrainingJob], workers: int) -> Iterator[tuple[dict[str, object], float]]:
@@ -79,9 +97,10 @@ def _run(jobs: Sequence[TrainingJob], workers: int) -> Iterator[tuple[dict[str, 
 
 def train_groundtruth(records: Sequence[ArchRecord], data_dir: Path, recipe: Recipe, width: int, out: Path,
                       state_dir: Path, seed: int = 0, progress: bool = True, workers: int = 1,
-                      key: str = "groundtruth") -> dict[str, object]:
-    """Train each As-ViT record at stage-1 width ``width`` and append its validation accuracy to
-    ``out``; every topology is checked against the recipe and the data before any training."""
+                      key: str = "groundtruth", seeds: int = 1) -> dict[str, object]:
+    """Train each As-ViT record at stage-1 width ``width`` from seeds ``seed``, ..., ``seed + seeds - 1``
+    and append its validation accuracies to ``out``; every topology is checked against the recipe
+    and the data before any training."""
     info = dataset_info(data_dir)
     train_size = len(open_classification(data_dir, "train"))
     jobs = []
@@ -92,9 +111,10 @@ def train_groundtruth(records: Sequence[ArchRecord], data_dir: Path, recipe: Rec
         topology = record.arch.scaled(width=width)
         check_fit(recipe, topology, info["image_size"], train_size, key=f"{key}.recipe")
         jobs.append(TrainingJob(record.id, str(record.arch), topology, Path(data_dir), recipe, info["num_classes"],
-                                seed, Path(state_dir) / record.id, f"{key}.recipe"))
-    table = ResumableTable(out, COLUMNS, {"recipe": recipe.model_dump(), "width": width, "seed": seed,
-                                          "data": info, "code": source_digest(*TRAINING_CODE)})
+                                tuple(range(seed, seed + seeds)), Path(state_dir) / record.id, f"{key}.recipe"))
+    table = ResumableTable(out, table_columns(seeds), {"recipe": recipe.model_dump(), "width": width, "seed": seed,
+                                                       "seeds": seeds, "data": info,
+                                                       "code": source_digest(*TRAINING_CODE)})
     done = table.resume({job.id: job.arch for job in jobs})
     todo = [job for job in jobs if job.id not in done]
     seconds = 0.0

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from . import imagefolder
@@ -61,3 +62,15 @@ def open_classification(out_dir: Path, split: str) -> Dataset[tuple[torch.Tensor
     if opener is None:
         raise DataError(f"{out_dir / 'info.json'} has no known format; run the `data` stage again")
     return opener(out_dir, info, split)
+
+
+def image_batch(out_dir: Path, count: int, size: int, seed: int = 0) -> torch.Tensor:
+    """(count, 3, size, size): training images of a prepared directory drawn without replacement
+    with ``seed``, normalised as in training and resized to ``size`` (bilinear, antialiased), the
+    batch the NTK proxy reads. The error names the directory when it holds too few images."""
+    train = open_classification(out_dir, "train")
+    if count > len(train):
+        raise DataError(f"{out_dir}: the proxy batch needs {count} training images, the split has {len(train)}")
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]
+    images = torch.stack([train[int(i)][0] for i in order])
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)

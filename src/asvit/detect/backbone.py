@@ -1,7 +1,7 @@
 """The As-ViT network as a torchvision detection backbone, and the detectors that take it.
 
 :class:`ASViTBackbone` feeds the four stage outputs of ``ASViT.forward_stages`` (strides 4, 8, 16
-and 32, widths C, 2C, 4C, min(8C, 1024)) to torchvision's ``FeaturePyramidNetwork``, which maps each
+and 32, widths min(mC, 1024) for m = 1, 2, 4, 8) to torchvision's ``FeaturePyramidNetwork``, which maps each
 to ``out_channels`` and adds a stride-64 level by max pooling: the five levels ``'0'``-``'3'`` and
 ``'pool'`` that torchvision's detectors expect. torchvision's ``GeneralizedRCNNTransform`` resizes
 each image and pads the batch to a multiple of 32, so every stage grid is even; attention windows

@@ -11,7 +11,7 @@ from .layers import PatchMerge, Tokenizer, WindowBlock
 
 
 class ASViT(nn.Module):
-    """Four stages of widths C, 2C, 4C, min(8C, 1024) with H/8, H/4, H/2, H heads; a stage-1
+    """Four stages of widths min(mC, 1024) for m = 1, 2, 4, 8 with H/8, H/4, H/2, H heads; a stage-1
     tokenizer (stride 4), patch merges before stages 2-4, and the head LayerNorm, average pool,
     Linear(F, F), Tanh, Linear(F, classes).
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +18,24 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import AsvitError
-from ..fingerprint import MEASUREMENT_CODE, source_digest
+from ..fingerprint import MEASUREMENT_CODE, directory_digest, source_digest
 from ..table import ResumableTable
 from .base import BadTopology, ProxyInputs, get_proxy
 
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    """How proxies are measured: image side, NTK batch size, repeats, classes and base seed."""
+    """How proxies are measured: image side, NTK batch size, repeats, classes, base seed and the
+    NTK batch's source: the training images of the prepared directory ``images`` (whose content
+    digest is ``images_digest``, see :meth:`from_images`) or, with ``images`` None, noise."""
 
     image_size: int = 224
     batch_size: int = 16
     repeats: int = 5
     num_classes: int = 1000
     seed: int = 0
+    images: str | None = None
+    images_digest: str | None = None
 
     def __post_init__(self) -> None:
         if self.image_size < 32 or self.image_size % 32:
@@ -41,8 +45,23 @@ class ScoreSettings:
             if getattr(self, name) < (2 if name == "batch_size" else 1):
                 raise AsvitError(f"{name} = {getattr(self, name)} is too small")
 
+    def from_images(self, directory: Path | str) -> ScoreSettings:
+        """These settings with the NTK batch drawn from the training images of ``directory`` (prepared
+        by the ``data`` stage); checks that it opens and holds enough images before any measurement."""
+        from ..data import image_batch
+
+        image_batch(Path(directory), self.batch_size, self.image_size, self.seed)
+        return replace(self, images=str(directory), images_digest=directory_digest(directory))
+
     def inputs(self) -> ProxyInputs:
-        """The proxy inputs; the NTK batch is standard-normal images drawn from ``seed``."""
+        """The proxy inputs. The NTK batch: ``batch_size`` training images of ``images`` drawn with
+        ``seed``, normalised as in training and resized to ``image_size``; without ``images``,
+        standard-normal images drawn from ``seed``."""
+        if self.images is not None:
+            from ..data import image_batch
+
+            return ProxyInputs(self.image_size, image_batch(Path(self.images), self.batch_size, self.image_size,
+                                                            self.seed))
         generator = torch.Generator().manual_seed(self.seed)
         images = torch.randn(self.batch_size, 3, self.image_size, self.image_size, generator=generator)
         return ProxyInputs(self.image_size, images)

@@ -158,7 +158,7 @@ class Grower:
                         unit="candidate", leave=False, disable=not self.progress)
 
         values = cache.scores([self.proxy(d, w) for d, w in fitting], measure)
-        best = rank_select(values, RANK_METRICS)
+        best = rank_select(values, RANK_METRICS, self.params.tie_break)
         if best is None:
             return ALL_BAD
         return self.member(current.step + 1, *fitting[best], values[best])

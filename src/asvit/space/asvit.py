@@ -42,7 +42,7 @@ SPACE_SIZE = math.prod(len(d.choices) for d in DECISIONS)
 @dataclass(frozen=True)
 class Topology:
     """An As-ViT network: per-stage kernel K, attention split S, FFN expansion E and depth L,
-    last-stage head count H and stage-1 width C (stage widths C, 2C, 4C, min(8C, 1024))."""
+    last-stage head count H and stage-1 width C (stage widths min(mC, 1024) for m = 1, 2, 4, 8)."""
 
     kernels: tuple[int, int, int, int]
     splits: tuple[int, int, int, int]
@@ -80,8 +80,7 @@ class Topology:
 
     @property
     def widths(self) -> tuple[int, int, int, int]:
-        c = self.width
-        return (c, 2 * c, 4 * c, min(8 * c, MAX_WIDTH))
+        return tuple(min(m * self.width, MAX_WIDTH) for m in (1, 2, 4, 8))
 
     @property
     def stage_heads(self) -> tuple[int, int, int, int]:
