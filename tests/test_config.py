@@ -53,3 +53,16 @@ def test_the_rank_aggregate_names_measured_proxies():
         parse_params({"predictor": {"aggregate": ["macs"]}, "proxy": {"names": ["flops"]}})
     with pytest.raises(ConfigError, match="predictor.aggregate: .*unknown proxy nope"):
         parse_params({"predictor": {"aggregate": ["nope"]}})
+
+
+@pytest.mark.parametrize("path", ["params.yaml", "configs/paper.yaml"])
+def test_every_key_a_stage_reads_is_in_the_params_file(path):
+    params = yaml.safe_load((ROOT / path).read_text())
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    keys = [key for stage in stages.values() for key in stage.get("params", []) if isinstance(key, str)]
+    assert keys
+    for key in keys:
+        value = params
+        for part in key.split("."):
+            assert isinstance(value, dict) and part in value, f"{path} has no {key}, which dvc.yaml reads"
+            value = value[part]
