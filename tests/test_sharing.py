@@ -115,14 +115,14 @@ def test_the_offline_report_holds_every_declared_plot_with_its_points(origin):
     run(origin, sys.executable, "-m", "asvit.cli", "report")
     page = (origin / "reports/plots.html").read_text()
     assert "<script" not in page and "src=" not in page
-    declared = [next(iter(entry)) for entry in yaml.safe_load((origin / "dvc.yaml").read_text())["plots"]]
-    rows = {name: list(csv.DictReader((origin / f"plots/{name}.csv").open()))
-            for name in ("kendall", "search", "family", "train", "detect")}
-    for plot_id in declared:
+    declared = {plot_id: next(iter(spec["y"])) for entry in yaml.safe_load((origin / "dvc.yaml").read_text())["plots"]
+                for plot_id, spec in entry.items()}
+    rows = {path: list(csv.DictReader((origin / path).open())) for path in set(declared.values())}
+    for plot_id, path in declared.items():
         section = page.split(f"<section id='{plot_id}'>")[1].split("</section>")[0]
         assert "<svg" in section, plot_id
-        assert f"<summary>{len(rows[plot_id.split('_')[0]])} data points</summary>" in section, plot_id
+        assert f"<summary>{len(rows[path])} data points</summary>" in section, plot_id
         assert (origin / f"reports/plots/{plot_id}.svg").is_file()
-    first = rows["kendall"][0]
+    first = rows["plots/kendall.csv"][0]
     svg = (origin / "reports/plots/kendall_params.svg").read_text()
     assert f"validation top-1 (%): {float(first['accuracy']):g}" in svg
