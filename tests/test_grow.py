@@ -231,7 +231,7 @@ def test_the_search_and_grow_stages_write_the_seed_and_the_family(tmp_path, monk
         "proxy:\n  image_size: 32\n  repeats: 1\n  num_classes: 10\n  inputs: noise\nsearch:\n  steps: 3\n"
         "grow:\n  proxy_width: 2\n  max_params: 400000\n  target_params: 250000\n  image_size: 32\n")
     monkeypatch.chdir(tmp_path)
-    for stage in ("search", "grow"):  # one MLflow store for both (conftest's MLFLOW_TRACKING_URI)
+    for stage in ("objective", "search", "grow"):  # one MLflow store for all (conftest's MLFLOW_TRACKING_URI)
         runpy.run_path(str(ROOT / f"stages/{stage}.py"), run_name="__main__")
     seed = Topology.parse(json.loads((tmp_path / "artifacts/seed.json").read_text())["seed"])
     header, *rows = (tmp_path / "plots/search.csv").read_text().splitlines()
@@ -241,3 +241,16 @@ def test_the_search_and_grow_stages_write_the_seed_and_the_family(tmp_path, monk
     assert Topology.parse(family[0]["topology"]) == seed.scaled(width=8)
     assert all(m["params"] <= 400_000 for m in family) and family[-1]["params"] >= 250_000
     assert len((tmp_path / "plots/family.csv").read_text().splitlines()) == len(family) + 1
+
+
+def test_the_search_stage_refuses_an_objective_file_of_another_objective(tmp_path, monkeypatch, capsys):
+    (tmp_path / "params.yaml").write_text("search:\n  steps: 3\n  objective: rank_aggregate\n")
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts/objective.json").write_text('{"objective": "asvit"}')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_path(str(ROOT / "stages/search.py"), run_name="__main__")
+    assert stopped.value.code == 2
+    assert ("search.objective: artifacts/objective.json does not describe 'rank_aggregate'; run the objective "
+            "stage first") in capsys.readouterr().err
+    assert not (tmp_path / "artifacts/seed.json").exists()

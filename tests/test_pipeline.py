@@ -25,8 +25,9 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     assert set(kendall["ground_truth"]) >= {"seeds", "ceiling", "spread", "seed_noise"}
     assert kendall["params"]["n"] == 4 and -1 <= kendall["params"]["kendall_tau"] <= 1
     plot = (origin / "plots/kendall.csv").read_text().splitlines()
-    assert plot[0] == ",".join(["id", *TINY["proxy"]["names"], "accuracy"]) and len(plot) == 5
-    assert (origin / "artifacts/groundtruth.csv").read_text().splitlines()[0] == "id,arch,val_top1,val_top5,params"
+    assert plot[0] == ",".join(["id", *TINY["proxy"]["names"], "rank_aggregate", "predictor", "accuracy"]) and len(plot) == 5
+    assert (origin / "artifacts/groundtruth.csv").read_text().splitlines()[0] == (
+        "id,arch,val_top1,val_top5,params,val_top1_seed0,val_top1_seed1,val_top5_seed0,val_top5_seed1")
     assert set(json.loads((origin / "artifacts/seed.json").read_text())) == {"seed", "method", "proxies", "steps"}
     assert (origin / "models/asvit-g00.pt").is_file()
     assert set(json.loads((origin / "metrics/evaluate.json").read_text())) == {"asvit-g00"}
@@ -40,7 +41,7 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     [experiment] = [e for e in client.search_experiments() if e.name == "asvit"]
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags["stage"] for r in runs) == sorted(
-        ["data", "sample", "score", "groundtruth", "predictor", "kendall", "search", "grow", "train", "evaluate",
+        ["data", "sample", "score", "groundtruth", "predictor", "objective", "kendall", "search", "grow", "train", "evaluate",
          "detect_data", "detect"])
     assert all(r.data.tags["dvc_experiment"] == "workspace" and len(r.data.tags["git_revision"]) == 40
                for r in runs)
@@ -54,6 +55,19 @@ def test_a_params_change_reruns_only_the_stages_that_read_it(origin):
     dvc(clone, "pull")
     set_param(clone, "kendall", "resamples", 60)
     assert ran(dvc(clone, "repro", env=NO_STORE)) == ["validate", "predictor", "kendall"]
+
+
+def test_the_search_reads_the_ground_truth_only_through_its_objective(origin):
+    clone = fresh_clone(origin, "objective")
+    dvc(clone, "pull")
+    set_param(clone, "groundtruth", "seed", 1)  # a new ranker: the paper's objective does not read it
+    assert set(ran(dvc(clone, "repro", "search", "kendall", env=NO_STORE))) == {
+        "validate", "groundtruth", "predictor", "objective", "kendall"}
+    set_param(clone, "search", "objective", "predictor")
+    assert ran(dvc(clone, "repro", "search", env=NO_STORE)) == ["validate", "objective", "search"]
+    assert json.loads((clone / "artifacts/objective.json").read_text())["ranker"] == json.loads(
+        (clone / "artifacts/predictor.json").read_text())
+    assert json.loads((clone / "metrics/search.json").read_text())["objective"] == "predictor"
 
 
 def test_new_data_reruns_the_proxy_stages_that_read_its_images(origin):

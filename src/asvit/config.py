@@ -170,6 +170,8 @@ class SearchParams(Section):
     depth 1 per stage)."""
 
     method: str = Field("reinforce", description="reinforce | random | evolution")
+    objective: str = Field("asvit", description="asvit (the paper's L^E and kappa reward) | rank_aggregate "
+                                                "(predictor.aggregate) | predictor (the learned ranker)")
     steps: int = Field(500, ge=1, description="topologies drawn, one per step")
     seed: int = 0
     learning_rate: float = Field(0.08, gt=0, description="REINFORCE: Adam learning rate")
@@ -186,6 +188,15 @@ class SearchParams(Section):
 
         if name not in SEARCH_METHODS:
             raise ValueError(f"unknown search method {name!r}; allowed: {', '.join(SEARCH_METHODS)}")
+        return name
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, name: str) -> str:
+        from .search.objective import OBJECTIVES
+
+        if name not in OBJECTIVES:
+            raise ValueError(f"unknown search objective {name!r}; allowed: {', '.join(OBJECTIVES)}")
         return name
 
     @field_validator("tournament")

@@ -1,6 +1,7 @@
 """Baselines of the seed search over the same proxies: random search and regularized (aging)
 evolution (Real et al., 2019). Both keep every measured topology and return the best one under
-the rank rule of :mod:`asvit.search.ranking` (dense ranks of kappa ascending and L^E descending)."""
+the search objective (:mod:`asvit.search.objective`; for the paper's, the rank rule of
+:mod:`asvit.search.ranking`: dense ranks of kappa ascending and L^E descending)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from ..config import SearchParams
 from ..errors import AsvitError
 from ..space import DECISIONS, SPACE_SIZE, Topology, mutate, sample_topology
-from .ranking import rank_select
+from .objective import Objective, PaperObjective
 
 
 class SearchFailed(AsvitError):
@@ -23,8 +24,9 @@ class SearchFailed(AsvitError):
 class RandomSearch:
     """Topologies drawn uniformly from the space; the search distribution's entropy is log |space|."""
 
-    def __init__(self, params: SearchParams) -> None:
+    def __init__(self, params: SearchParams, objective: Objective | None = None) -> None:
         self.rng = random.Random(params.seed)
+        self.objective = objective or PaperObjective(params.reward_window)
         self.records: list[tuple[str, dict[str, float]]] = []  # (seed string, proxy values) per step
 
     def entropy(self) -> float:
@@ -37,9 +39,9 @@ class RandomSearch:
         self.records.append((topology.seed_string(), dict(values)))
 
     def result(self) -> Topology:
-        """The best distinct topology measured, under the rank rule."""
+        """The best distinct topology measured, under the objective."""
         distinct = dict(self.records)
-        best = rank_select(list(distinct.values()))
+        best = self.objective.best([(Topology.parse(t), v) for t, v in distinct.items()])
         if best is None:
             raise SearchFailed("every topology measured by the search was bad; raise search.steps")
         return Topology.parse(list(distinct)[best])
@@ -55,14 +57,14 @@ class RandomSearch:
 class EvolutionSearch(RandomSearch):
     """Regularized evolution: the first ``population`` topologies are drawn uniformly; afterwards
     each step samples ``tournament`` members of the population, mutates the best of them under the
-    rank rule (``asvit.space.mutate`` with ``mutation_rate``) and replaces the oldest member.
+    objective (``asvit.space.mutate`` with ``mutation_rate``) and replaces the oldest member.
 
     Its entropy is that of the distribution the next topology comes from: log |space| while the
     population fills, then the summed per-decision entropy of the population's value frequencies.
     """
 
-    def __init__(self, params: SearchParams) -> None:
-        super().__init__(params)
+    def __init__(self, params: SearchParams, objective: Objective | None = None) -> None:
+        super().__init__(params, objective)
         self.size = params.population
         self.tournament = params.tournament
         self.mutation_rate = params.mutation_rate
@@ -82,7 +84,7 @@ class EvolutionSearch(RandomSearch):
         if len(self.population) < self.size:
             return super().propose()
         contenders = self.rng.sample(self.population, self.tournament)
-        best = rank_select([self.records[i][1] for i in contenders])
+        best = self.objective.best([(Topology.parse(self.records[i][0]), self.records[i][1]) for i in contenders])
         parent = contenders[best if best is not None else 0]
         return mutate(Topology.parse(self.records[parent][0]), self.rng, self.mutation_rate)
 

@@ -17,6 +17,7 @@ from torch.distributions import Categorical
 
 from ..config import SearchParams
 from ..space import DECISIONS, Topology
+from .objective import Objective
 from .reward import EMABaseline
 
 INIT_SCALE = 1e-3
@@ -60,7 +61,8 @@ def topology_of(actions: Sequence[int]) -> Topology:
 class ReinforceSearch:
     """The REINFORCE search method: ``propose`` samples a topology, ``observe`` takes the policy step."""
 
-    def __init__(self, params: SearchParams) -> None:
+    def __init__(self, params: SearchParams, objective: Objective | None = None) -> None:
+        """``objective`` is unused: the policy learns from the rewards alone."""
         self.generator = torch.Generator().manual_seed(params.seed)
         self.policy = CategoricalPolicy(self.generator)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=params.learning_rate)

@@ -1,5 +1,5 @@
 """The seed-search loop shared by every method (docs/design.md section 7): propose a topology, measure
-L^E and kappa through the cache, compute the reward, let the method learn; the state is saved
+its proxies through the cache, compute the objective's reward, let the method learn; the state is saved
 after every step so an interrupted search resumes and ends exactly as an uninterrupted one."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from ..fingerprint import source_digest
 from ..space import Topology
 from .baselines import EvolutionSearch, RandomSearch
 from .cache import ScoreCache, Scorer
+from .objective import Objective, PaperObjective
 from .policy import ReinforceSearch
-from .reward import REWARD_METRICS, WindowedReward
+from .reward import REWARD_METRICS
 from .state import load_state, save_state
 
 
@@ -46,7 +47,8 @@ SEARCH_METHODS: dict[str, type[SearchMethod]] = {
 }
 
 # The modules whose code a saved search depends on.
-SOURCES = tuple(f"{__package__}.{m}" for m in ("runner", "baselines", "policy", "reward", "ranking", "cache", "state"))
+SOURCES = tuple(f"{__package__}.{m}" for m in ("runner", "baselines", "policy", "objective", "reward", "ranking",
+                                                "cache", "state"))
 HISTORY_COLUMNS = ("step", "topology", "reward", "entropy", *REWARD_METRICS, "bad")
 
 
@@ -68,30 +70,34 @@ class SearchResult:
         return len(self.history)
 
 
-def search_fingerprint(params: SearchParams, measurement: Mapping[str, Any]) -> dict[str, Any]:
+def search_fingerprint(params: SearchParams, measurement: Mapping[str, Any],
+                       objective: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What a saved search depends on: every search param except ``steps`` (a longer search of the
-    same settings continues a shorter one step for step), the proxy measurement and the code."""
+    same settings continues a shorter one step for step), the proxy measurement, the objective's
+    description and the code."""
     return {"search": params.model_dump(exclude={"steps"}), "measurement": dict(measurement),
-            "code": source_digest(*SOURCES)}
+            "objective": dict(objective or {"objective": "asvit"}), "code": source_digest(*SOURCES)}
 
 
 def run_search(params: SearchParams, scorer: Scorer, measurement: Mapping[str, Any],
-               state_dir: Path | None = None, progress: bool = True) -> SearchResult:
-    """Run ``params.steps`` steps of ``params.method``, resuming from ``state_dir`` (``state.pt``:
-    the method, reward and history; ``cache.json``: proxy values by topology) when it holds a search
-    with the same settings. ``measurement`` describes how ``scorer`` measures (it fingerprints the
-    cache and the state)."""
-    fingerprint = search_fingerprint(params, measurement)
+               state_dir: Path | None = None, progress: bool = True,
+               objective: Objective | None = None) -> SearchResult:
+    """Run ``params.steps`` steps of ``params.method`` maximising ``objective`` (default the paper's
+    reward), resuming from ``state_dir`` (``state.pt``: the method, objective and history;
+    ``cache.json``: proxy values by topology) when it holds a search with the same settings.
+    ``measurement`` describes how ``scorer`` measures (it fingerprints the cache and the state);
+    ``scorer`` must measure ``objective.proxies``."""
+    objective = objective or PaperObjective(params.reward_window)
+    fingerprint = search_fingerprint(params, measurement, objective.description())
     state_path = state_dir / "state.pt" if state_dir else None
     cache = ScoreCache(state_dir / "cache.json" if state_dir else None, dict(measurement))
-    method = SEARCH_METHODS[params.method](params)
-    reward = WindowedReward(REWARD_METRICS, params.reward_window)
+    method = SEARCH_METHODS[params.method](params, objective)
     history: list[dict[str, Any]] = []
     seconds = 0.0
     saved = load_state(state_path, fingerprint) if state_path else None
     if saved is not None and len(saved["history"]) <= params.steps:
         method.load_state_dict(saved["method"])
-        reward.load_state_dict(saved["reward"])
+        objective.load_state_dict(saved["objective"])
         history, seconds = list(saved["history"]), float(saved["seconds"])
     seen = {row["topology"] for row in history}
     hits = len(history) - len(seen)
@@ -102,16 +108,16 @@ def run_search(params: SearchParams, scorer: Scorer, measurement: Mapping[str, A
         entropy = method.entropy()
         topology = method.propose()
         [values] = cache.scores([topology], scorer)
-        r, used = reward.update(values)
+        r, used = objective.reward(topology, values)
         method.observe(topology, values, r)
         key = topology.seed_string()
         hits += key in seen
         seen.add(key)
         history.append({"step": step, "topology": key, "reward": r, "entropy": entropy, **used,
-                        "bad": ";".join(m for m in REWARD_METRICS if math.isnan(values[m]))})
+                        "bad": ";".join(m for m in objective.proxies if math.isnan(values[m]))})
         seconds += time.perf_counter() - start
         if state_path:
-            save_state(state_path, fingerprint, {"method": method.state_dict(), "reward": reward.state_dict(),
+            save_state(state_path, fingerprint, {"method": method.state_dict(), "objective": objective.state_dict(),
                                                  "history": history, "seconds": seconds})
         bar.update()
         bar.set_postfix(reward=f"{r:+.3f}", entropy=f"{entropy:.2f}", hits=hits)
