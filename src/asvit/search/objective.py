@@ -7,7 +7,7 @@
 - ``predictor``: r_t = the accuracy the learned ranker (``artifacts/predictor.json``) predicts from
   the topology's log proxies and decisions; the best topology has the largest prediction.
 
-A bad topology (a proxy NaN) gets the worst value seen so far. The ``objective`` stage writes the
+A bad topology (a proxy NaN) gets the lowest reward given so far. The ``objective`` stage writes the
 objective's description (:func:`objective_spec`) to ``artifacts/objective.json``, which the search
 reads (:func:`make_objective`): the search re-runs only when what it maximises changes.
 """
@@ -84,23 +84,29 @@ class PaperObjective:
 
 class _ScoredObjective(ABC):
     """An objective that scores each candidate with one number, higher better (subclasses define
-    :meth:`scores`); the reward is the step's score, a bad topology's the worst seen so far."""
+    :meth:`scores` and :meth:`latest`); the reward is the step's score, a bad topology's the lowest
+    reward given so far (0 before any)."""
 
     proxies: tuple[str, ...]
 
     def __init__(self) -> None:
-        self.measured: list[tuple[str, dict[str, float]]] = []
+        self.measured: list[Candidate] = []
+        self.rewards: list[float] = []
 
     @abstractmethod
     def scores(self, candidates: Sequence[Candidate]) -> pd.Series:
         """One score per candidate, NaN for a bad one."""
 
+    @abstractmethod
+    def latest(self) -> float:
+        """The score of the last measured topology."""
+
     def reward(self, topology: Topology, values: Mapping[str, float]) -> tuple[float, dict[str, float]]:
-        self.measured.append((topology.seed_string(), {m: float(values[m]) for m in self.proxies}))
-        scores = self.scores([(Topology.parse(t), v) for t, v in self.measured])
-        value = scores.iloc[-1]
+        self.measured.append((topology, {m: float(values[m]) for m in self.proxies}))
+        value = self.latest()
         if math.isnan(value):
-            value = scores.min() if scores.notna().any() else 0.0
+            value = min(self.rewards, default=0.0)
+        self.rewards.append(float(value))
         return float(value), _recorded(values)
 
     def best(self, candidates: Sequence[Candidate]) -> int | None:
@@ -108,10 +114,11 @@ class _ScoredObjective(ABC):
         return None if scores.isna().all() else int(scores.fillna(-math.inf).to_numpy().argmax())
 
     def state_dict(self) -> dict[str, Any]:
-        return {"measured": [[t, dict(v)] for t, v in self.measured]}
+        return {"measured": [[t.seed_string(), dict(v)] for t, v in self.measured], "rewards": list(self.rewards)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.measured = [(t, dict(v)) for t, v in state["measured"]]
+        self.measured = [(Topology.parse(t), dict(v)) for t, v in state["measured"]]
+        self.rewards = list(state["rewards"])
 
 
 def _table(candidates: Sequence[Candidate], proxies: Sequence[str]) -> pd.DataFrame:
@@ -130,6 +137,9 @@ class RankAggregateObjective(_ScoredObjective):
     def scores(self, candidates: Sequence[Candidate]) -> pd.Series:
         return rank_aggregate(_table(candidates, self.proxies), self.aggregated, key="objective.proxies")
 
+    def latest(self) -> float:
+        return float(self.scores(self.measured).iloc[-1])  # ranks among everything measured so far
+
     def description(self) -> dict[str, Any]:
         return {"objective": "rank_aggregate", "proxies": list(self.aggregated)}
 
@@ -146,6 +156,9 @@ class PredictorObjective(_ScoredObjective):
 
     def scores(self, candidates: Sequence[Candidate]) -> pd.Series:
         return predict_with(self.ranker, feature_table(_table(candidates, self.proxies), self.fitted))
+
+    def latest(self) -> float:
+        return float(self.scores(self.measured[-1:]).iloc[0])
 
     def description(self) -> dict[str, Any]:
         return {"objective": "predictor", "ranker": self.ranker}
