@@ -42,8 +42,8 @@ def main() -> None:
         for row in result.history:
             run.log_metrics({k: row[k] for k in ("reward", "entropy", *REWARD_METRICS)}, step=row["step"])
         run.write_metrics(METRICS, {"objective": params.search.objective, "seed_proxies": summary["proxies"],
-                                    "steps": result.steps, "topologies_measured": result.measured, "cache_hits": result.cache_hits,
-                                    "search_seconds": round(result.seconds, 1)})
+                                    "steps": result.steps, "topologies_measured": result.measured,
+                                    "cache_hits": result.cache_hits, "search_seconds": round(result.seconds, 1)})
         run.log_artifact(OUT)
         run.log_artifact(PLOT)
     print(f"seed {summary['seed']} after {result.steps} steps ({result.cache_hits} cache hits, "

@@ -25,7 +25,8 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     assert set(kendall["ground_truth"]) >= {"seeds", "ceiling", "spread", "seed_noise"}
     assert kendall["params"]["n"] == 4 and -1 <= kendall["params"]["kendall_tau"] <= 1
     plot = (origin / "plots/kendall.csv").read_text().splitlines()
-    assert plot[0] == ",".join(["id", *TINY["proxy"]["names"], "rank_aggregate", "predictor", "accuracy"]) and len(plot) == 5
+    assert plot[0] == ",".join(["id", *TINY["proxy"]["names"], "rank_aggregate", "predictor", "accuracy"])
+    assert len(plot) == 5
     assert (origin / "artifacts/groundtruth.csv").read_text().splitlines()[0] == (
         "id,arch,val_top1,val_top5,params,val_top1_seed0,val_top1_seed1,val_top5_seed0,val_top5_seed1")
     assert set(json.loads((origin / "artifacts/seed.json").read_text())) == {"seed", "method", "proxies", "steps"}
@@ -41,8 +42,8 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     [experiment] = [e for e in client.search_experiments() if e.name == "asvit"]
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags["stage"] for r in runs) == sorted(
-        ["data", "sample", "score", "groundtruth", "predictor", "objective", "kendall", "search", "grow", "train", "evaluate",
-         "detect_data", "detect"])
+        ["data", "sample", "score", "groundtruth", "predictor", "objective", "kendall", "search", "grow", "train",
+         "evaluate", "detect_data", "detect"])
     assert all(r.data.tags["dvc_experiment"] == "workspace" and len(r.data.tags["git_revision"]) == 40
                for r in runs)
     score = next(r for r in runs if r.data.tags["stage"] == "score")

@@ -3,6 +3,7 @@ value stops a stage with an error that names the full key path and what is allow
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,6 +42,13 @@ class SpaceParams(Section):
 class SampleParams(Section):
     count: int = Field(32, ge=1, description="number of distinct architectures to draw")
     seed: int = 0
+
+
+def registered(name: str, registry: Collection[str], what: str) -> str:
+    """``name`` if it is a key of ``registry``; else an error naming ``what`` and the allowed keys."""
+    if name not in registry:
+        raise ValueError(f"unknown {what} {name!r}; allowed: {', '.join(registry)}")
+    return name
 
 
 def known_proxies(names: list[str]) -> list[str]:
@@ -166,8 +174,8 @@ class EvaluateParams(Section):
 
 class SearchParams(Section):
     """The seed search (docs/design.md section 7): REINFORCE over the 13 decisions, or the random or
-    evolutionary baseline, every topology scored with L^E and kappa on the proxy network (C = 32,
-    depth 1 per stage)."""
+    evolutionary baseline, every topology measured on the proxy network (C = 32, depth 1 per stage)
+    and scored by ``objective`` (the paper's L^E and kappa reward by default)."""
 
     method: str = Field("reinforce", description="reinforce | random | evolution")
     objective: str = Field("asvit", description="asvit (the paper's L^E and kappa reward) | rank_aggregate "
@@ -186,18 +194,14 @@ class SearchParams(Section):
     def _known_method(cls, name: str) -> str:
         from .search.runner import SEARCH_METHODS
 
-        if name not in SEARCH_METHODS:
-            raise ValueError(f"unknown search method {name!r}; allowed: {', '.join(SEARCH_METHODS)}")
-        return name
+        return registered(name, SEARCH_METHODS, "search method")
 
     @field_validator("objective")
     @classmethod
     def _known_objective(cls, name: str) -> str:
         from .search.objective import OBJECTIVES
 
-        if name not in OBJECTIVES:
-            raise ValueError(f"unknown search objective {name!r}; allowed: {', '.join(OBJECTIVES)}")
-        return name
+        return registered(name, OBJECTIVES, "search objective")
 
     @field_validator("tournament")
     @classmethod

@@ -174,14 +174,14 @@ OBJECTIVES: dict[str, Callable[[Mapping[str, Any], int], Objective]] = {
 
 def objective_spec(name: str, aggregate: Sequence[str], ranker: Path) -> dict[str, Any]:
     """The description of objective ``name``: only what it uses (``predictor.aggregate`` for the rank
-    aggregation, the saved ranker ``ranker`` for the predictor), so other changes leave it equal."""
-    if name == "asvit":
-        return {"objective": name}
-    if name == "rank_aggregate":
-        return {"objective": name, "proxies": list(aggregate)}
-    if not ranker.is_file():
-        raise AsvitError(f"search.objective: predictor needs the fitted ranker {ranker}; run the predictor stage")
-    return {"objective": name, "ranker": json.loads(ranker.read_text())}
+    aggregation, the saved ranker ``ranker`` for the predictor), so other changes leave it equal:
+    the objective's own :meth:`~Objective.description`."""
+    inputs: dict[str, Any] = {"objective": name, "proxies": list(aggregate)}
+    if name == "predictor":
+        if not ranker.is_file():
+            raise AsvitError(f"search.objective: predictor needs the fitted ranker {ranker}; run the predictor stage")
+        inputs["ranker"] = json.loads(ranker.read_text())
+    return make_objective(inputs).description()
 
 
 def make_objective(spec: Mapping[str, Any], reward_window: int = 20) -> Objective:
