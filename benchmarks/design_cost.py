@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from asvit.config import GrowParams, SearchParams
+from asvit.executor import Engine
 from asvit.models import ASViT
 from asvit.proxies.scoring import ScoreSettings, score_network
 from asvit.search import REWARD_METRICS, ProxyScorer, grow_family, real_size_counters, run_search
@@ -67,7 +68,7 @@ def growth_path() -> list[tuple[tuple[int, ...], int]]:
 def compare_processes(count: int, workers: int) -> tuple[float, float]:
     """Seconds per seed topology: one process vs the pool."""
     topologies = [sample_topology(random.Random(i)) for i in range(count)]
-    with ProxyScorer(SETTINGS, 1) as serial, ProxyScorer(SETTINGS, workers) as pool:
+    with ProxyScorer(SETTINGS) as serial, ProxyScorer(SETTINGS, Engine.local(workers)) as pool:
         list(pool(topologies[:1]))  # start the workers outside the timing
         _, one = timed(lambda: list(serial(topologies)))
         _, many = timed(lambda: list(pool(topologies)))
@@ -76,7 +77,7 @@ def compare_processes(count: int, workers: int) -> tuple[float, float]:
 
 def measure_search(steps: int, workers: int) -> float:
     """Run ``steps`` REINFORCE steps on the pool; return the projected seconds of 500 steps."""
-    with ProxyScorer(SETTINGS, workers) as scorer, tempfile.TemporaryDirectory() as state:
+    with ProxyScorer(SETTINGS, Engine.local(workers)) as scorer, tempfile.TemporaryDirectory() as state:
         result = run_search(SearchParams(steps=steps), scorer, scorer.description, Path(state), progress=False)
     per_topology = result.seconds / result.measured
     hit_rate = result.cache_hits / result.steps
@@ -118,7 +119,7 @@ def measure_growth(fraction: float, workers: int) -> float:
 
 def run_design(workers: int, state: Path) -> float:
     """The whole paper-scale design on the pool, resuming from ``state``; return its seconds."""
-    with ProxyScorer(SETTINGS, workers) as scorer:
+    with ProxyScorer(SETTINGS, Engine.local(workers)) as scorer:
         search = run_search(SearchParams(steps=PAPER_STEPS), scorer, scorer.description, state / "search")
         print(f"\nsearch: seed {search.seed.seed_string()} after {search.steps} steps in {search.seconds / 60:.1f} min "
               f"({search.cache_hits} cache hits): "

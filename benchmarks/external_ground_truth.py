@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from asvit.correlation import agreement_table, format_agreements, read_scores, read_truth
+from asvit.executor import Engine
 from asvit.predictors import REGRESSORS, feature_table, fit_ranker, predict_with, rank_aggregate
 from asvit.proxies import PROXIES, ScoreSettings, score_file
 from asvit.records import read_records
@@ -52,7 +53,7 @@ def main() -> None:
     subset.write_text("".join(args.truth.read_text().splitlines(keepends=True)[: len(records)]))
     settings = ScoreSettings(image_size=args.image_size, repeats=args.repeats)
     names = list(PROXIES)
-    score_file(subset, "autoformer", names, settings, args.out, workers=args.workers)
+    score_file(subset, "autoformer", names, settings, args.out, engine=Engine.local(args.workers))
 
     scores = read_scores(args.out)
     print(f"\n{len(records)} architectures, proxies at {args.image_size}px, {args.repeats} repeat(s)")

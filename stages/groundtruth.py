@@ -24,7 +24,7 @@ def main() -> None:
     records = read_records(ARCHS, params.space.record_format)
     with stage_run("groundtruth", {"groundtruth": config.model_dump(), "data": params.data.model_dump()}) as run:
         summary = train_groundtruth(records, DATA, config.recipe, config.width, OUT, STATE, seed=config.seed,
-                                    workers=config.workers, seeds=config.seeds)
+                                    engine=params.executor.engine_for(config.workers), seeds=config.seeds)
         run.write_metrics(METRICS, summary)
         run.log_artifact(OUT)
 

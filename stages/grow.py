@@ -28,7 +28,8 @@ def main() -> None:
     settings = params.proxy.score_settings(DATA)
     logged = {"seed": seed.seed_string(), "grow": params.grow.model_dump(),
               "proxy": params.proxy.model_dump(exclude={"names"})}
-    with stage_run("grow", logged) as run, ProxyScorer(settings, params.proxy.workers) as scorer:
+    engine = params.executor.engine_for(params.proxy.workers)
+    with stage_run("grow", logged) as run, ProxyScorer(settings, engine) as scorer:
         result = grow_family(seed, params.grow, scorer, scorer.description, params.proxy.num_classes, STATE)
         members = [asdict(m) for m in result.members]
         write_records(OUT, members)

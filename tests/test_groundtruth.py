@@ -11,6 +11,7 @@ import asvit.groundtruth as groundtruth
 from asvit.config import Recipe
 from asvit.data import prepare_classification
 from asvit.errors import AsvitError
+from asvit.executor import Engine
 from asvit.records import ArchRecord
 from asvit.space import AutoFormerArch, sample_topologies
 
@@ -79,7 +80,8 @@ def test_resume_after_a_stop_inside_a_topology_matches_an_uninterrupted_run(reco
 def test_worker_processes_train_what_one_process_trains(records, data, tmp_path):
     one, two = tmp_path / "one.csv", tmp_path / "two.csv"
     groundtruth.train_groundtruth(records[:2], data, RECIPE, 4, one, tmp_path / "s1", progress=False)
-    groundtruth.train_groundtruth(records[:2], data, RECIPE, 4, two, tmp_path / "s2", progress=False, workers=2)
+    groundtruth.train_groundtruth(records[:2], data, RECIPE, 4, two, tmp_path / "s2", progress=False,
+                                  engine=Engine.local(2))
     assert table(two) == table(one)  # the same rows in the same order
 
 

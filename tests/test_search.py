@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from asvit.config import ConfigError, SearchParams, parse_params
+from asvit.executor import Engine
 from asvit.fingerprint import source_digest
 from asvit.proxies.scoring import ScoreSettings
 from asvit.search import (EMABaseline, ProxyScorer, ReinforceSearch, ScoreCache, SearchFailed, WindowedReward,
@@ -173,7 +174,7 @@ def test_a_search_of_only_bad_topologies_says_which_key_to_raise():
 def test_the_pool_measures_what_one_process_measures():
     topology = Topology.parse(PAPER_SEED).scaled(width=8)
     settings = ScoreSettings(image_size=32, repeats=2, num_classes=10)
-    with ProxyScorer(settings, workers=1) as serial, ProxyScorer(settings, workers=2) as pool:
+    with ProxyScorer(settings) as serial, ProxyScorer(settings, Engine.local(2)) as pool:
         one = list(serial([topology]))[0]
         [two, again] = list(pool([topology, topology]))
     assert two == again

@@ -25,9 +25,12 @@ def _add_score(parser: argparse.ArgumentParser) -> None:
                         "training images form the NTK batch")
     parser.add_argument("--num-classes", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1, help="processes measuring in parallel")
+    parser.add_argument("--dask", metavar="ADDRESS", help="measure on the workers of the Dask scheduler at ADDRESS "
+                        "(tcp://host:8786) instead of --workers local processes")
 
 
 def _run_score(args: argparse.Namespace) -> None:
+    from .executor import Engine
     from .proxies import ScoreSettings, score_file
 
     settings = ScoreSettings(image_size=args.image_size, batch_size=args.batch_size,
@@ -40,7 +43,8 @@ def _run_score(args: argparse.Namespace) -> None:
     elif args.images is not None:
         raise AsvitError("asvit score: --images and --inputs noise contradict each other; give one")
     names = [n.strip() for n in args.proxies.split(",") if n.strip()]
-    summary = score_file(args.archs, args.space, names, settings, args.out, workers=args.workers)
+    engine = Engine("dask", address=args.dask) if args.dask else Engine.local(args.workers)
+    summary = score_file(args.archs, args.space, names, settings, args.out, engine=engine)
     print(json.dumps(summary, indent=2))
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from .errors import AsvitError
 
 if TYPE_CHECKING:
+    from .executor import Engine
     from .proxies import ScoreSettings
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -349,6 +350,25 @@ class DetectParams(Section):
         return self
 
 
+class ExecutorParams(Section):
+    """Where ``score``, ``groundtruth`` and the proxy measurements of ``search`` and ``grow`` run their
+    tasks (docs/cluster.md); a setting of speed only, in no stage's dependencies."""
+
+    engine: Literal["local", "dask"] = Field("local", description="local: proxy.workers / groundtruth.workers "
+                                             "processes here; dask: the workers of a Dask scheduler")
+    address: str | None = Field(None, description="the Dask scheduler, tcp://host:8786; null: "
+                                "$DASK_SCHEDULER_ADDRESS")
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to reach the scheduler before giving up")
+    retries: int = Field(1, ge=0, description="reruns of a task that raised (Dask reruns a dead worker's "
+                         "tasks by itself)")
+
+    def engine_for(self, workers: int) -> Engine:
+        """The engine these params describe, with ``workers`` local processes."""
+        from .executor import Engine
+
+        return Engine(self.engine, workers, self.address, self.connect_timeout, self.retries)
+
+
 class Params(Section):
     """All of ``params.yaml``, grouped by stage."""
 
@@ -364,6 +384,7 @@ class Params(Section):
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
     detect: DetectParams = DetectParams()
+    executor: ExecutorParams = ExecutorParams()
 
     @model_validator(mode="after")
     def _aggregate_is_measured(self) -> Params:

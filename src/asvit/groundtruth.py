@@ -4,18 +4,19 @@ averaged. Two seeds give the ground truth's own test-retest agreement (:func:`se
 ceiling no predictor of it can pass.
 
 Each finished topology is one appended row of the results table; the topology in progress keeps
-an every-epoch checkpoint, so an interrupted run continues inside it (``asvit.train.fit``). With
-``workers`` > 1, topologies train side by side in worker processes of one torch thread each: tiny
-networks gain little from a second thread, and two threads per process on a busy machine spin
-against each other.
+an every-epoch checkpoint, so an interrupted run continues inside it (``asvit.train.fit``). On a
+parallel engine (``groundtruth.workers`` local processes, or a Dask cluster: ``asvit.executor``),
+topologies train side by side, one torch thread each: tiny networks gain little from a second
+thread, and two threads per process on a busy machine spin against each other. A cluster's GPU
+workers each train one topology at a time on their GPU.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import shutil
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from tqdm import tqdm
 from .config import Recipe
 from .data import dataset_info, open_classification
 from .errors import AsvitError
+from .executor import Engine, task_result
 from .fingerprint import source_digest
 from .models import ASViT
 from .records import ArchRecord
@@ -82,21 +84,18 @@ def train_one(job: TrainingJob) -> tuple[dict[str, object], float]:
     return row, seconds
 
 
-def _run(jobs: Sequence[TrainingJob], workers: int) -> Iterator[tuple[dict[str, object], float]]:
+def _run(jobs: Sequence[TrainingJob], pool: Executor | None) -> Iterator[tuple[dict[str, object], float]]:
     """The results of ``jobs`` in their order (so the table's row order does not depend on which
-    worker finishes first): in this process, or on a pool of ``workers``."""
-    if workers <= 1:
+    worker finishes first): in this process, or on the workers of ``pool``."""
+    if pool is None:
         yield from map(train_one, jobs)
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=torch.set_num_threads,
-                             initargs=(1,)) as pool:
-        for future in [pool.submit(train_one, job) for job in jobs]:
-            yield future.result()
+    for job, future in [(job, pool.submit(train_one, job)) for job in jobs]:
+        yield task_result(future, f"training {job.id}")
 
 
 def train_groundtruth(records: Sequence[ArchRecord], data_dir: Path, recipe: Recipe, width: int, out: Path,
-                      state_dir: Path, seed: int = 0, progress: bool = True, workers: int = 1,
+                      state_dir: Path, seed: int = 0, progress: bool = True, engine: Engine = Engine(),
                       key: str = "groundtruth", seeds: int = 1) -> dict[str, object]:
     """Train each As-ViT record at stage-1 width ``width`` from seeds ``seed``, ..., ``seed + seeds - 1``
     and append its validation accuracies to ``out``; every topology is checked against the recipe
@@ -110,17 +109,20 @@ def train_groundtruth(records: Sequence[ArchRecord], data_dir: Path, recipe: Rec
                              "stage trains the As-ViT space (space.name: asvit)")
         topology = record.arch.scaled(width=width)
         check_fit(recipe, topology, info["image_size"], train_size, key=f"{key}.recipe")
-        jobs.append(TrainingJob(record.id, str(record.arch), topology, Path(data_dir), recipe, info["num_classes"],
-                                tuple(range(seed, seed + seeds)), Path(state_dir) / record.id, f"{key}.recipe"))
-    table = ResumableTable(out, table_columns(seeds), {"recipe": recipe.model_dump(), "width": width, "seed": seed,
-                                                       "seeds": seeds, "data": info,
-                                                       "code": source_digest(*TRAINING_CODE)})
-    done = table.resume({job.id: job.arch for job in jobs})
-    todo = [job for job in jobs if job.id not in done]
-    seconds = 0.0
-    for row, train_seconds in tqdm(_run(todo, workers), total=len(todo), desc="groundtruth", unit="arch",
-                                   disable=not progress):
-        table.append(row)
-        seconds += train_seconds
+        jobs.append(TrainingJob(record.id, str(record.arch), topology, Path(data_dir).resolve(), recipe,
+                                info["num_classes"], tuple(range(seed, seed + seeds)),
+                                Path(state_dir).resolve() / record.id, f"{key}.recipe"))
+    with ExitStack() as stack:  # the engine is reached before the table is touched
+        pool = stack.enter_context(engine.executor(gpu=True)) if engine.parallel else None
+        table = ResumableTable(out, table_columns(seeds), {"recipe": recipe.model_dump(), "width": width,
+                                                           "seed": seed, "seeds": seeds, "data": info,
+                                                           "code": source_digest(*TRAINING_CODE)})
+        done = table.resume({job.id: job.arch for job in jobs})
+        todo = [job for job in jobs if job.id not in done]
+        seconds = 0.0
+        for row, train_seconds in tqdm(_run(todo, pool), total=len(todo), desc="groundtruth", unit="arch",
+                                       disable=not progress):
+            table.append(row)
+            seconds += train_seconds
     return {"topologies": len(records), "trained_now": len(todo), "resumed": len(done),
             "train_seconds_per_topology": seconds / len(todo) if todo else 0.0}

@@ -3,12 +3,12 @@ initialised networks, and append the results to a CSV that a rerun continues fro
 
 from __future__ import annotations
 
+import functools
 import math
-import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import AsvitError
+from ..executor import Engine, task_result
 from ..fingerprint import MEASUREMENT_CODE, directory_digest, source_digest
 from ..table import ResumableTable
 from .base import BadTopology, ProxyInputs, get_proxy
@@ -52,6 +53,11 @@ class ScoreSettings:
 
         image_batch(Path(directory), self.batch_size, self.image_size, self.seed)
         return replace(self, images=str(directory), images_digest=directory_digest(directory))
+
+    def on_workers(self) -> ScoreSettings:
+        """These settings as tasks carry them to workers that may run in another directory: the
+        images' path made absolute (the tables keep the path as given)."""
+        return replace(self, images=str(Path(self.images).resolve())) if self.images is not None else self
 
     def inputs(self) -> ProxyInputs:
         """The proxy inputs. The NTK batch: ``batch_size`` training images of ``images`` drawn with
@@ -105,32 +111,24 @@ def score_network(build: Callable[[], nn.Module], names: Sequence[str], settings
 
 # --- parallel evaluation -----------------------------------------------------------------------
 
-_worker: dict[str, Any] = {}
+@functools.lru_cache(maxsize=2)
+def _worker_inputs(settings: ScoreSettings) -> ProxyInputs:
+    """The proxy inputs of ``settings``, built once per worker process."""
+    return settings.inputs()
 
 
-def _start_worker(settings: ScoreSettings) -> None:
-    """Initialise a pool process: one torch thread, and the proxy inputs built once."""
-    torch.set_num_threads(1)
-    _worker.update(settings=settings, inputs=settings.inputs())
-
-
-def _measure(arch: Any, name: str, repeat: int) -> tuple[float | None, float]:
-    """One (architecture, proxy, repeat) task in a pool process: (value or None if bad, seconds)."""
+def _measure(settings: ScoreSettings, arch: Any, name: str, repeat: int) -> tuple[float | None, float]:
+    """One (architecture, proxy, repeat) task on a worker: (value or None if bad, seconds)."""
     from ..models import build_network
 
-    settings: ScoreSettings = _worker["settings"]
     start = time.perf_counter()
     torch.manual_seed(settings.seed + repeat)
     try:
         value = get_proxy(name).fn(build_network(arch, settings.num_classes, settings.image_size),
-                                   _worker["inputs"])
+                                   _worker_inputs(settings))
     except BadTopology:
         value = None
     return value, time.perf_counter() - start
-
-
-class PoolError(AsvitError):
-    """A worker process of a :class:`ProxyPool` died."""
 
 
 @dataclass
@@ -143,11 +141,7 @@ class PendingScore:
         """Wait for every repeat; combine them exactly as :func:`score_network` does."""
         result = ScoreResult(values={})
         for name, futures in self.futures.items():
-            try:
-                samples = [future.result() for future in futures]
-            except BrokenProcessPool:
-                raise PoolError(f"a proxy worker process died while measuring {name} (killed for lack of "
-                                "memory?); results measured before are kept; lower proxy.workers") from None
+            samples = [task_result(future, f"measuring {name}") for future in futures]
             result.seconds[name] = sum(seconds for _, seconds in samples)
             if any(value is None for value, _ in samples):
                 result.values[name] = math.nan
@@ -158,33 +152,34 @@ class PendingScore:
 
 
 class ProxyPool:
-    """``workers`` spawned processes, each running torch on one thread, measuring the proxies of
-    architectures passed by value (a ``Topology`` or ``AutoFormerArch``, rebuilt in the worker with
-    ``build_network``).
+    """The workers of ``engine`` (local processes or a Dask cluster, each task on one torch thread)
+    measuring the proxies of architectures passed by value (a ``Topology`` or ``AutoFormerArch``,
+    rebuilt on the worker with ``build_network``).
 
     A task is one (architecture, proxy, repeat): the repeats of one architecture run side by side and
     a batch of architectures keeps every worker busy. Repeat r seeds torch with seed + r and the
     repeats are averaged in order, as in :func:`score_network`, so the values agree with the
     single-process path up to the rounding of a different thread count. The workers know the
-    proxies registered when ``asvit.proxies`` is imported."""
+    proxies registered when ``asvit.proxies`` is imported, and read the NTK batch's images from
+    the same path (a shared file system on a cluster)."""
 
-    def __init__(self, settings: ScoreSettings, workers: int) -> None:
-        if workers < 2:
-            raise ValueError(f"a pool needs at least 2 workers, got {workers}")
+    def __init__(self, settings: ScoreSettings, engine: Engine) -> None:
         self.settings = settings
-        self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker, initargs=(settings,))
+        self._task_settings = settings.on_workers()
+        self._stack = ExitStack()
+        self._executor = self._stack.enter_context(engine.executor())
 
     def submit(self, arch: Any, names: Sequence[str]) -> PendingScore:
         """Queue every (proxy, repeat) of ``arch``; unknown proxy names fail here, before any work."""
         futures = {}
         for name in names:
             repeats = self.settings.repeats if get_proxy(name).stochastic else 1
-            futures[name] = [self._executor.submit(_measure, arch, name, r) for r in range(repeats)]
+            futures[name] = [self._executor.submit(_measure, self._task_settings, arch, name, r)
+                             for r in range(repeats)]
         return PendingScore(futures)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._stack.close()
 
     def __enter__(self) -> ProxyPool:
         return self
@@ -240,19 +235,19 @@ class ScoreTable(ResumableTable):
 
 
 def score_records(jobs: Sequence[ScoreJob], names: Sequence[str], settings: ScoreSettings, out: Path,
-                  progress: bool = True, workers: int = 1) -> dict[str, object]:
+                  progress: bool = True, engine: Engine = Engine()) -> dict[str, object]:
     """Score every job not yet in ``out``, appending one row each as it completes; returns a summary
     with the mean seconds per architecture of each proxy over the rows scored in this call.
-    ``workers`` > 1 measures on a :class:`ProxyPool` (the jobs must carry ``architecture``)."""
+    A parallel ``engine`` measures on a :class:`ProxyPool` (the jobs must carry ``architecture``)."""
     for name in names:
         get_proxy(name)
-    table = ScoreTable(out, names, settings)
-    done = table.resume({job.id: job.arch for job in jobs})
-    todo = [job for job in jobs if job.id not in done]
-    seconds = {name: 0.0 for name in names}
-    bad = 0
-    pool = ProxyPool(settings, workers) if workers > 1 and todo else None
-    try:
+    with ExitStack() as stack:  # the engine is reached before the table is touched
+        pool = stack.enter_context(ProxyPool(settings, engine)) if engine.parallel else None
+        table = ScoreTable(out, names, settings)
+        done = table.resume({job.id: job.arch for job in jobs})
+        todo = [job for job in jobs if job.id not in done]
+        seconds = {name: 0.0 for name in names}
+        bad = 0
         results = score_jobs(todo, names, settings, pool)
         for job, result in tqdm(zip(todo, results), total=len(todo), desc="score", unit="arch",
                                 disable=not progress):
@@ -260,9 +255,6 @@ def score_records(jobs: Sequence[ScoreJob], names: Sequence[str], settings: Scor
             bad += bool(result.bad)
             for name, s in result.seconds.items():
                 seconds[name] += s
-    finally:
-        if pool is not None:
-            pool.close()
     count = len(todo)
     return {
         "architectures": len(jobs),
@@ -274,11 +266,11 @@ def score_records(jobs: Sequence[ScoreJob], names: Sequence[str], settings: Scor
 
 
 def score_file(archs: Path, space: str, names: Sequence[str], settings: ScoreSettings, out: Path,
-               progress: bool = True, workers: int = 1) -> dict[str, object]:
+               progress: bool = True, engine: Engine = Engine()) -> dict[str, object]:
     """Score the architecture records of ``archs`` (``asvit`` or ``autoformer`` format) into ``out``,
-    on ``workers`` processes when more than one. The records and the proxy names are checked before
+    on the workers of ``engine`` when it is parallel. The records and the proxy names are checked before
     any scoring."""
     from ..records import read_records
 
     jobs = [ScoreJob.of(r.arch, settings, r.id) for r in read_records(archs, space)]
-    return score_records(jobs, names, settings, out, progress, workers)
+    return score_records(jobs, names, settings, out, progress, engine)
