@@ -24,6 +24,7 @@ bench: $(STAMP)
 	python benchmarks/external_ground_truth.py
 	python benchmarks/design_cost.py
 	python benchmarks/progressive_tokens.py
+	python benchmarks/executor_overhead.py
 
 clean:
 	rm -rf $(VENV)
