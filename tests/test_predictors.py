@@ -12,7 +12,7 @@ from scipy import stats
 
 from asvit.errors import AsvitError
 from asvit.predictors import (REGRESSORS, architecture_features, cross_validated_predictions, feature_table,
-                              fit_ranker, predict_with)
+                              fit_ranker, predict_with, rank_quantiles)
 from asvit.space import AutoFormerArch, sample_topologies
 
 
@@ -92,11 +92,22 @@ def test_the_saved_ranker_predicts_what_the_fitted_model_does(table, regressor):
     features = feature_table(table, ["ntk_cond", "flops"])
     truth = truth_of(features, noise=1.0)
     saved = json.loads(json.dumps(fit_ranker(features, truth, regressor, seed=2)))  # through JSON text
-    model = REGRESSORS[regressor](2).fit(features.to_numpy(float), truth.to_numpy(float))
+    model = REGRESSORS[regressor](2).fit(features.to_numpy(float), rank_quantiles(truth.to_numpy(float)))
     expected = model.predict(features.to_numpy(float))
     assert predict_with(saved, features).to_numpy() == pytest.approx(expected, rel=1e-9, abs=1e-9)
     with pytest.raises(AsvitError, match="needs feature"):
         predict_with(saved, features.drop(columns=["E1"]))
+
+
+def test_the_ranker_fits_rank_quantiles_so_only_the_order_of_the_truth_matters(table):
+    assert rank_quantiles(np.array([70.0, 10.0, 30.0, 30.0])).tolist() == [1.0, 0.25, 0.625, 0.625]
+    features = feature_table(table, ["ntk_cond", "flops"])
+    truth = truth_of(features, noise=1.0)
+    for regressor in REGRESSORS:
+        plain = predict_with(fit_ranker(features, truth, regressor), features)
+        stretched = predict_with(fit_ranker(features, np.exp(truth / 5), regressor), features)
+        assert stretched.to_numpy() == pytest.approx(plain.to_numpy(), abs=1e-12), regressor
+        assert 0 < plain.mean() < 1
 
 
 def test_a_missing_feature_row_gets_no_prediction(table):

@@ -6,7 +6,10 @@ s = sum_m log(r_m / N). The logarithm punishes an architecture that one proxy ra
 than it rewards one ranked well, so the winner must be good on every proxy.
 
 The learned ranker is a scikit-learn regressor fitted on the ground-truth table: its inputs are the
-log proxies and the architecture's own decisions (:func:`feature_table`), its quality the Kendall
+log proxies and the architecture's own decisions (:func:`feature_table`), its target the truth's
+rank quantile q_i = rank(y_i) / n among the architectures it is fitted on (:func:`rank_quantiles`;
+Kendall tau sees only the order, and ranks keep one outlying accuracy from pulling the fit), so it
+predicts where an architecture would rank, from 0 (worst) to 1 (best). Its quality is the Kendall
 tau of K-fold out-of-fold predictions (:func:`cross_validated_predictions`), and the fitted model is
 saved as plain numbers in JSON (:func:`fit_ranker`, :func:`predict_with`), never as a pickle.
 """
@@ -20,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold
@@ -97,6 +101,11 @@ REGRESSORS: dict[str, Callable[[int], Any]] = {"ridge": _ridge, "gbr": _gradient
 penalty chosen by leave-one-out from 1e-3 to 1e3 (the default), or gradient-boosted depth-2 trees."""
 
 
+def rank_quantiles(values: np.ndarray) -> np.ndarray:
+    """q_i = rank(v_i) / n, ranks from 1 (smallest) to n with ties averaged: the ranker's target."""
+    return stats.rankdata(values) / len(values)
+
+
 def cross_validated_predictions(features: pd.DataFrame, truth: pd.Series, regressor: str, folds: int = 5,
                                 seed: int = 0) -> pd.Series:
     """Out-of-fold predictions: the architectures with a truth value are cut into ``folds`` shuffled
@@ -108,7 +117,7 @@ def cross_validated_predictions(features: pd.DataFrame, truth: pd.Series, regres
     x, y = features.loc[rows].to_numpy(float), truth.loc[rows].to_numpy(float)
     predicted = np.empty(len(rows))
     for fit_rows, held_out in KFold(folds, shuffle=True, random_state=seed).split(x):
-        model = REGRESSORS[regressor](seed).fit(x[fit_rows], y[fit_rows])
+        model = REGRESSORS[regressor](seed).fit(x[fit_rows], rank_quantiles(y[fit_rows]))
         predicted[held_out] = model.predict(x[held_out])
     return pd.Series(predicted, index=rows, name=PREDICTOR).reindex(features.index)
 
@@ -117,7 +126,8 @@ def fit_ranker(features: pd.DataFrame, truth: pd.Series, regressor: str, seed: i
     """A regressor fitted on every architecture with features and a truth value, as a JSON-ready
     mapping (:func:`predict_with`): coefficients for ridge, the trees' arrays for gradient boosting."""
     rows = truth.dropna().index.intersection(features.dropna().index)
-    model = REGRESSORS[regressor](seed).fit(features.loc[rows].to_numpy(float), truth.loc[rows].to_numpy(float))
+    model = REGRESSORS[regressor](seed).fit(features.loc[rows].to_numpy(float),
+                                            rank_quantiles(truth.loc[rows].to_numpy(float)))
     saved: dict[str, Any] = {"regressor": regressor, "features": list(features.columns), "fitted_on": len(rows)}
     if regressor == "ridge":
         scaler, ridge = model[0], model[1]
