@@ -1,0 +1,156 @@
+"""The ``asvit`` command line: one subcommand per library entry point (a registry, see COMMANDS)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import AsvitError, exit_on_user_error
+
+
+def _add_score(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", choices=["asvit", "autoformer"], required=True)
+    parser.add_argument("--archs", type=Path, required=True, help="architecture records (JSON lines)")
+    parser.add_argument("--proxies", required=True, help="comma-separated proxy names")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--out", type=Path, required=True, help="CSV to write or continue")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=16, help="images in the NTK batch")
+    parser.add_argument("--inputs", choices=["data", "noise"], default="data",
+                        help="the NTK batch: training images of --images (default) or standard-normal noise")
+    parser.add_argument("--images", type=Path, help="a directory prepared by the data stage (e.g. data/cls) whose "
+                        "training images form the NTK batch")
+    parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=1, help="processes measuring in parallel")
+    parser.add_argument("--dask", metavar="ADDRESS", help="measure on the workers of the Dask scheduler at ADDRESS "
+                        "(tcp://host:8786) instead of --workers local processes")
+
+
+def _run_score(args: argparse.Namespace) -> None:
+    from .executor import Engine
+    from .proxies import ScoreSettings, score_file
+
+    settings = ScoreSettings(image_size=args.image_size, batch_size=args.batch_size,
+                             repeats=args.repeats, num_classes=args.num_classes, seed=args.seed)
+    if args.inputs == "data":
+        if args.images is None:
+            raise AsvitError("asvit score: give --images PATH (a directory prepared by the data stage, e.g. "
+                             "data/cls) for the NTK batch, or --inputs noise")
+        settings = settings.from_images(args.images)
+    elif args.images is not None:
+        raise AsvitError("asvit score: --images and --inputs noise contradict each other; give one")
+    names = [n.strip() for n in args.proxies.split(",") if n.strip()]
+    engine = Engine("dask", address=args.dask) if args.dask else Engine.local(args.workers)
+    summary = score_file(args.archs, args.space, names, settings, args.out, engine=engine)
+    print(json.dumps(summary, indent=2))
+
+
+def _add_kendall(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scores", type=Path, required=True, help="score CSV written by `asvit score`")
+    parser.add_argument("--truth", type=Path, required=True, help="ground truth: CSV or JSON lines")
+    parser.add_argument("--truth-column", required=True, help="accuracy column, e.g. val_top1 or c100_base_acc")
+    parser.add_argument("--out", type=Path, help="write the correlations as JSON")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def _run_kendall(args: argparse.Namespace) -> None:
+    from .correlation import agreement_table, format_agreements, read_scores, read_truth
+
+    table = agreement_table(read_scores(args.scores), read_truth(args.truth, args.truth_column),
+                            resamples=args.resamples, seed=args.seed)
+    print(format_agreements(table))
+    if args.out:
+        args.out.write_text(json.dumps({k: v.to_dict() for k, v in table.items()}, indent=2) + "\n")
+
+
+def _add_predict(parser: argparse.ArgumentParser) -> None:
+    from .predictors import REGRESSORS
+
+    parser.add_argument("--fit", type=Path, required=True, help="ground truth: CSV or JSON lines, by id")
+    parser.add_argument("--truth-column", required=True, help="accuracy column to fit")
+    parser.add_argument("--scores", type=Path, required=True, help="score CSV written by `asvit score`")
+    parser.add_argument("--out", type=Path, required=True, help="predictions CSV to write")
+    parser.add_argument("--regressor", choices=list(REGRESSORS), default="ridge")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the reported tau")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", type=Path, help="also write the fitted ranker as JSON")
+
+
+def _run_predict(args: argparse.Namespace) -> None:
+    from .correlation import rank_agreement, read_truth
+    from .predictors import learned_ranking
+
+    saved, predictions = learned_ranking(args.scores, read_truth(args.fit, args.truth_column), args.regressor,
+                                         args.folds, args.seed)
+    predictions.to_csv(args.out, index_label="id")
+    if args.model:
+        args.model.write_text(json.dumps(saved, indent=1) + "\n")
+    cv = rank_agreement(predictions["cv_prediction"], predictions["truth"])
+    print(f"fitted on {saved['fitted_on']} architectures, predicted {len(predictions)} into {args.out}; "
+          f"{args.folds}-fold Kendall tau {cv.kendall_tau:.3f} [{cv.kendall_ci.low:.3f}, {cv.kendall_ci.high:.3f}]")
+
+
+def _add_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("revisions", nargs="*", help="git revisions or experiment names to plot side by side "
+                        "(default: the workspace)")
+    parser.add_argument("--out", type=Path, default=Path("reports/plots.html"), help="HTML page to write")
+
+
+def _run_report(args: argparse.Namespace) -> None:
+    from .report import plot_specs, write_report
+
+    plots = plot_specs(Path.cwd(), args.revisions)
+    out = write_report(plots, args.out)
+    empty = [p.id for p in plots if p.spec is None]
+    print(f"wrote {out}: {len(plots) - len(empty)} plots" + (f"; no data for {', '.join(empty)}" if empty else ""))
+
+
+def _add_compare(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--width", type=int, default=120, help="widest table in characters")
+
+
+def _run_compare(args: argparse.Namespace) -> None:
+    from .compare import comparison, experiment_rows, render, tag_experiment_commits
+
+    rows = experiment_rows(Path.cwd())
+    header, cells, left_out = comparison(rows, args.width)
+    print(render(header, cells))
+    if left_out:
+        print(f"(also differ, left out for width: {', '.join(left_out)})")
+    tagged = tag_experiment_commits(rows)
+    if tagged:
+        print(f"recorded the experiment commit on {tagged} MLflow runs (tag dvc_exp_commit)")
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
+                          Callable[[argparse.Namespace], None]]] = {
+    "score": ("score architectures with training-free proxies", _add_score, _run_score),
+    "kendall": ("rank correlation of proxy scores with accuracies", _add_kendall, _run_kendall),
+    "predict": ("fit the learned ranker on a ground truth and predict every scored architecture", _add_predict,
+                _run_predict),
+    "report": ("render every dvc.yaml plot to SVG in one offline HTML page", _add_report, _run_report),
+    "compare": ("the experiments' differing params and key metrics in one narrow table", _add_compare,
+                _run_compare),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="asvit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments, _) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text))
+    return parser
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    COMMANDS[args.command][2](args)
+
+
+if __name__ == "__main__":
+    main()

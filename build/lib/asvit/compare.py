@@ -1,0 +1,151 @@
+"""A readable comparison of DVC experiments: the params that differ between them and the pipeline's
+key metrics under names that say what they are, in a table under about 120 characters wide
+(``dvc exp show`` prints every param, metric and source-file hash: about 200 columns).
+
+The rows come from ``dvc exp show --json``: the workspace, each baseline commit and its experiments.
+Each experiment's commit is also written on its MLflow runs (tag ``dvc_exp_commit``), which a stage
+cannot do itself: DVC makes the commit only after the experiment's last stage.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import AsvitError
+from .tracking import configure, flatten, project_root
+
+WIDTH = 120
+
+
+class CompareError(AsvitError):
+    """DVC could not list the experiments."""
+
+
+# Key metrics: column label -> (metrics file, key path in it). Per-model accuracies are added from
+# metrics/evaluate.json.
+KEY_METRICS: dict[str, tuple[str, str]] = {
+    "tau L^E": ("metrics/kendall.json", "length_distortion.kendall_tau"),
+    "tau kappa": ("metrics/kendall.json", "ntk_cond.kendall_tau"),
+    "tau #params": ("metrics/kendall.json", "params.kendall_tau"),
+    "tau FLOPs": ("metrics/kendall.json", "flops.kendall_tau"),
+    "members": ("metrics/grow.json", "members"),
+    "largest (params)": ("metrics/grow.json", "largest_member_params"),
+}
+EVALUATE = "metrics/evaluate.json"
+
+
+@dataclass
+class Row:
+    """One revision: its label, commit, baseline commit, experiment name (None for a commit or the
+    workspace), flattened params and metrics (``file:key`` -> value)."""
+
+    label: str
+    rev: str
+    baseline: str
+    experiment: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _row(label: str, entry: Mapping[str, Any], baseline: str, experiment: str | None) -> Row:
+    data = entry.get("data") or {}
+    params = {key: value for values in (data.get("params") or {}).values()
+              for key, value in flatten(values.get("data", {})).items()}
+    metrics = {f"{path}:{key}": value for path, values in (data.get("metrics") or {}).items()
+               for key, value in flatten(values.get("data", {})).items()}
+    return Row(label, entry.get("rev", ""), baseline, experiment, params, metrics)
+
+
+def experiment_rows(repo: Path) -> list[Row]:
+    """The workspace, every baseline and every experiment of ``dvc exp show --json`` in ``repo``."""
+    result = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], cwd=repo,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no message"])[-1]
+        raise CompareError(f"`dvc exp show` failed in {repo}: {last}")
+    rows = []
+    for commit in json.loads(result.stdout):
+        rev = commit.get("rev", "")
+        rows.append(_row(commit.get("name") or (rev if rev == "workspace" else rev[:7]), commit, rev, None))
+        for experiment in commit.get("experiments") or []:
+            for entry in experiment.get("revs", []):
+                name = entry.get("name") or experiment.get("name") or entry.get("rev", "")[:7]
+                rows.append(_row(name, entry, rev, name))
+    return rows
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return "-" if value is None else str(value)
+
+
+def comparison(rows: Sequence[Row], width: int = WIDTH) -> tuple[list[str], list[list[str]], list[str]]:
+    """(header, cells, params left out for width): the differing params, then the key metrics that
+    any row has, as many as fit in ``width`` characters."""
+    keys = sorted({k for r in rows for k in r.params})
+    differing = [k for k in keys if len({json.dumps(r.params.get(k), sort_keys=True) for r in rows}) > 1]
+    metrics = dict(KEY_METRICS)
+    models = sorted({k.split(":", 1)[1].split(".")[0] for r in rows for k in r.metrics if k.startswith(EVALUATE)})
+    metrics.update({f"top-1 {m}": (EVALUATE, f"{m}.top1") for m in models})
+    present = [label for label, (path, key) in metrics.items() if any(f"{path}:{key}" in r.metrics for r in rows)]
+    columns = [("experiment", lambda r: r.label)]
+    columns += [(label, lambda r, p=path, k=key: r.metrics.get(f"{p}:{k}")) for label, (path, key) in metrics.items()
+                if label in present]
+    param_columns = [(k, lambda r, k=k: r.params.get(k)) for k in differing]
+    left_out: list[str] = []
+    chosen = list(columns)
+    for name, getter in param_columns:
+        trial = [chosen[0], (name, getter), *chosen[1:]]
+        if _table_width(trial, rows) <= width:
+            chosen = trial
+        else:
+            left_out.append(name)
+    while len(chosen) > 1 and _table_width(chosen, rows) > width:
+        chosen.pop()
+    header = [name for name, _ in chosen]
+    cells = [[_format(getter(r)) for _, getter in chosen] for r in rows]
+    return header, cells, left_out
+
+
+def _table_width(columns, rows) -> int:
+    return sum(max(len(name), *(len(_format(g(r))) for r in rows)) + 2 for name, g in columns) - 2
+
+
+def render(header: Sequence[str], cells: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def tag_experiment_commits(rows: Sequence[Row]) -> int:
+    """Write each experiment's commit on its MLflow runs (tag ``dvc_exp_commit``); return how many
+    runs were tagged. Does nothing when the project has no MLflow store yet."""
+    from mlflow.tracking import MlflowClient
+
+    if not os.environ.get("MLFLOW_TRACKING_URI") and not (project_root() / "mlflow.db").exists():
+        return 0
+    experiment_id = configure()
+    client = MlflowClient()
+    tagged = 0
+    for row in rows:
+        if row.experiment is None:
+            continue
+        query = f"tags.dvc_experiment = '{row.experiment}' and tags.dvc_exp_baseline = '{row.baseline}'"
+        for run in client.search_runs([experiment_id], filter_string=query):
+            if run.data.tags.get("dvc_exp_commit") != row.rev:
+                client.set_tag(run.info.run_id, "dvc_exp_commit", row.rev)
+                tagged += 1
+    return tagged

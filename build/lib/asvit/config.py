@@ -1,0 +1,432 @@
+"""``params.yaml``, validated before any work: an unknown key, a wrong type or an out-of-range
+value stops a stage with an error that names the full key path and what is allowed."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from .errors import AsvitError
+
+if TYPE_CHECKING:
+    from .executor import Engine
+    from .proxies import ScoreSettings
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ConfigError(AsvitError):
+    """``params.yaml`` is missing, unreadable or invalid."""
+
+
+class Section(BaseModel):
+    """A params group: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpaceParams(Section):
+    """Which search space ``sample`` draws from."""
+
+    name: Literal["asvit", "autoformer-tiny", "autoformer-small", "autoformer-base"] = "asvit"
+
+    @property
+    def record_format(self) -> str:
+        """The architecture-record format of this space: ``asvit`` or ``autoformer``."""
+        return self.name.split("-")[0]
+
+
+class SampleParams(Section):
+    count: int = Field(32, ge=1, description="number of distinct architectures to draw")
+    seed: int = 0
+
+
+def registered(name: str, registry: Collection[str], what: str) -> str:
+    """``name`` if it is a key of ``registry``; else an error naming ``what`` and the allowed keys."""
+    if name not in registry:
+        raise ValueError(f"unknown {what} {name!r}; allowed: {', '.join(registry)}")
+    return name
+
+
+def known_proxies(names: list[str]) -> list[str]:
+    """``names`` if every one is a registered proxy, listed once."""
+    from .proxies import PROXIES
+
+    unknown = [n for n in names if n not in PROXIES]
+    if unknown:
+        raise ValueError(f"unknown proxy {', '.join(unknown)}; allowed: {', '.join(PROXIES)}")
+    if len(set(names)) != len(names):
+        raise ValueError("a proxy is listed twice")
+    return names
+
+
+class ProxyParams(Section):
+    """How the training-free proxies are measured."""
+
+    names: list[str] = Field(default_factory=lambda: [
+        "length_distortion", "ntk_cond", "params", "flops", "macs", "synflow", "dss"], min_length=1)
+    image_size: int = Field(224, ge=32, multiple_of=32)
+    batch_size: int = Field(16, ge=2, description="images in the NTK batch")
+    repeats: int = Field(5, ge=1, description="freshly initialised networks averaged per proxy")
+    num_classes: int = Field(1000, ge=1)
+    seed: int = 0
+    inputs: Literal["data", "noise"] = Field("data", description="the NTK batch: training images of data/cls "
+                                             "(resized to image_size) or standard-normal noise")
+    workers: int = Field(1, ge=1, description="processes measuring proxies in parallel (score, search, grow), "
+                         "each with one torch thread; 1 = this process")
+
+    _known_proxies = field_validator("names")(classmethod(lambda cls, names: known_proxies(names)))
+
+    def score_settings(self, images: Path) -> ScoreSettings:
+        """The measurement settings these params describe; with ``inputs: data`` the NTK batch comes
+        from the prepared directory ``images``."""
+        from .proxies import ScoreSettings
+
+        settings = ScoreSettings(image_size=self.image_size, batch_size=self.batch_size, repeats=self.repeats,
+                                 num_classes=self.num_classes, seed=self.seed)
+        return settings.from_images(images) if self.inputs == "data" else settings
+
+
+class Recipe(Section):
+    """A training recipe (docs/design.md section 9): timm AdamW with a per-step cosine schedule and linear
+    warm-up, label smoothing, optional Mixup/CutMix, drop path, and progressive re-tokenization at
+    ``phase_ends`` (fractions of the epochs where the stride-16 and stride-8 phases end; null = off)."""
+
+    epochs: int = Field(6, ge=1)
+    batch_size: int = Field(64, ge=1, description="global batch: split evenly over the processes")
+    optimizer: str = Field("adamw", description="a timm optimizer name")
+    lr: float = Field(1e-3, gt=0)
+    min_lr: float = Field(1e-5, ge=0)
+    warmup_epochs: int = Field(1, ge=0)
+    warmup_lr: float = Field(1e-6, ge=0)
+    weight_decay: float = Field(0.05, ge=0)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    mixup: float = Field(0.0, ge=0, description="Mixup beta alpha; 0 = off")
+    cutmix: float = Field(0.0, ge=0, description="CutMix beta alpha; 0 = off")
+    mixup_prob: float = Field(1.0, ge=0, le=1)
+    drop_path: float = Field(0.0, ge=0, lt=1)
+    grad_clip: float | None = Field(None, gt=0)
+    amp: bool = Field(False, description="bfloat16 autocast")
+    phase_ends: list[float] | None = Field(default_factory=lambda: [0.27, 0.44])
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, name: str) -> str:
+        from timm.optim import list_optimizers
+
+        if name.lower() not in list_optimizers():
+            raise ValueError(f"unknown timm optimizer {name!r}")
+        return name.lower()
+
+    @field_validator("warmup_epochs")
+    @classmethod
+    def _warmup_within(cls, warmup: int, info: ValidationInfo) -> int:
+        epochs = info.data.get("epochs")
+        if epochs is not None and warmup >= epochs:
+            raise ValueError(f"must be below epochs ({epochs})")
+        return warmup
+
+    @field_validator("phase_ends")
+    @classmethod
+    def _ordered_phases(cls, ends: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        if ends is None:
+            return None
+        if len(ends) != 2 or not all(0 <= f <= 1 for f in ends) or ends[0] > ends[1]:
+            raise ValueError("expected two fractions of the epochs in [0, 1] in increasing order "
+                             "(ends of the stride-16 and stride-8 phases), or null")
+        epochs = info.data.get("epochs")
+        if epochs is not None and round(ends[1] * epochs) >= epochs:
+            raise ValueError(f"no epoch is left at full tokenization out of {epochs}; lower the second "
+                             "fraction or train longer")
+        return ends
+
+
+class TrainParams(Recipe):
+    """Which family members the ``train`` stage trains, with one recipe, seed and loader setting."""
+
+    models: list[str] = Field(default_factory=lambda: ["asvit-g00"], min_length=1,
+                              description="names in artifacts/family.jsonl")
+    seed: int = 0
+    workers: int = Field(0, ge=0, description="data-loading processes per training process")
+
+    @field_validator("models")
+    @classmethod
+    def _distinct(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):
+            raise ValueError("a model is listed twice")
+        return names
+
+    def recipe(self) -> Recipe:
+        return Recipe(**self.model_dump(exclude={"models", "seed", "workers"}))
+
+
+class EvaluateParams(Section):
+    """Classification evaluation of the trained models at the dataset's image size."""
+
+    batch_size: int = Field(256, ge=1)
+    throughput_batch: int = Field(32, ge=1, description="images per timed forward pass")
+    throughput_iters: int = Field(10, ge=1, description="timed forward passes")
+    warmup_iters: int = Field(2, ge=0, description="untimed forward passes first")
+
+
+class SearchParams(Section):
+    """The seed search (docs/design.md section 7): REINFORCE over the 13 decisions, or the random or
+    evolutionary baseline, every topology measured on the proxy network (C = 32, depth 1 per stage)
+    and scored by ``objective`` (the paper's L^E and kappa reward by default)."""
+
+    method: str = Field("reinforce", description="reinforce | random | evolution")
+    objective: str = Field("asvit", description="asvit (the paper's L^E and kappa reward) | rank_aggregate "
+                                                "(predictor.aggregate) | predictor (the learned ranker)")
+    steps: int = Field(500, ge=1, description="topologies drawn, one per step")
+    seed: int = 0
+    learning_rate: float = Field(0.08, gt=0, description="REINFORCE: Adam learning rate")
+    baseline_momentum: float = Field(0.9, ge=0, lt=1, description="REINFORCE: reward moving-average momentum")
+    reward_window: int = Field(20, ge=2, description="last values whose range normalises a metric's change")
+    population: int = Field(20, ge=2, description="evolution: population size")
+    tournament: int = Field(5, ge=1, description="evolution: members sampled to pick each parent")
+    mutation_rate: float = Field(0.1, ge=0, le=1, description="evolution: per-decision resampling probability")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        from .search.runner import SEARCH_METHODS
+
+        return registered(name, SEARCH_METHODS, "search method")
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, name: str) -> str:
+        from .search.objective import OBJECTIVES
+
+        return registered(name, OBJECTIVES, "search objective")
+
+    @field_validator("tournament")
+    @classmethod
+    def _tournament_within_population(cls, size: int, info: ValidationInfo) -> int:
+        population = info.data.get("population")
+        if population is not None and size > population:
+            raise ValueError(f"must not exceed search.population ({population})")
+        return size
+
+
+class GrowParams(Section):
+    """The scaling rule (docs/design.md section 8) that grows the seed into the family; parameter limits
+    count the real model (stage-1 width ``width_scale`` * h) with ``proxy.num_classes`` outputs."""
+
+    proxy_width: int = Field(8, ge=1, description="stage-1 width h of the start; proxies are measured at h")
+    width_scale: int = Field(4, ge=1, description="real stage-1 width = width_scale * h")
+    width_ratios: list[float] = Field(default_factory=lambda: [0.05, 0.10, 0.15, 0.20], min_length=1,
+                                      description="candidate widths round(h * (1 + r))")
+    max_params: int = Field(110_000_000, ge=1, description="candidates above this are dropped")
+    target_params: int = Field(80_000_000, ge=1, description="growth stops once a member reaches this")
+    image_size: int = Field(224, ge=32, multiple_of=32, description="input side of the members' MAC counts")
+    tie_break: Literal["fixed", "official"] = Field(
+        "fixed", description="rank-sum ties: fixed (spread over the tied, each metric's direction) or official "
+                             "(the official code's choice, to rebuild the paper's family)")
+
+    @field_validator("width_ratios")
+    @classmethod
+    def _positive_distinct(cls, ratios: list[float]) -> list[float]:
+        if any(r <= 0 for r in ratios) or len(set(ratios)) != len(ratios):
+            raise ValueError("expected distinct growth ratios above 0")
+        return ratios
+
+    @field_validator("target_params")
+    @classmethod
+    def _target_within_limit(cls, target: int, info: ValidationInfo) -> int:
+        limit = info.data.get("max_params")
+        if limit is not None and target > limit:
+            raise ValueError(f"must not exceed grow.max_params ({limit})")
+        return target
+
+
+class DataParams(Section):
+    """The classification dataset the ``data`` stage prepares in ``data/cls/`` (docs/design.md section 12)."""
+
+    source: Literal["generated", "digits", "cifar10", "imagefolder"] = "generated"
+    path: Path | None = Field(None, description="dataset location for cifar10 and imagefolder")
+    image_size: int = Field(32, ge=32, multiple_of=32)
+    num_classes: int = Field(10, ge=2, description="classes of the generated dataset")
+    train_size: int = Field(2000, ge=1, description="generated training images")
+    val_size: int = Field(500, ge=1, description="generated validation images")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _path_for_local_sources(self) -> DataParams:
+        if self.source in ("cifar10", "imagefolder") and self.path is None:
+            raise ValueError(f"data.path is required for source {self.source!r}")
+        return self
+
+
+class GroundtruthParams(Section):
+    """How every sampled topology is trained for the Kendall-tau study: one fixed recipe."""
+
+    width: int = Field(16, ge=1, description="stage-1 width C the topologies are trained at")
+    seed: int = 0
+    seeds: int = Field(2, ge=1, description="training seeds per topology (seed, seed + 1, ...): two or more "
+                       "measure the ground truth's own test-retest Kendall tau")
+    workers: int = Field(2, ge=1, description="topologies trained side by side, one torch thread each")
+    recipe: Recipe = Recipe(epochs=5, batch_size=64, lr=2e-3, warmup_epochs=1, phase_ends=None)
+
+
+class KendallParams(Section):
+    """Rank correlation of every proxy with the ground truth."""
+
+    truth_column: str = "val_top1"
+    resamples: int = Field(1000, ge=10, description="bootstrap resamples of the confidence intervals")
+    top_k: list[int] = Field(default_factory=lambda: [5, 10], min_length=1)
+    seed: int = 0
+
+
+class PredictorParams(Section):
+    """Predictors of accuracy from several proxies: the training-free rank aggregation and the
+    learned ranker fitted on the ground truth (docs/design.md section 6)."""
+
+    aggregate: list[str] = Field(default_factory=lambda: ["length_distortion", "ntk_cond", "flops"], min_length=1,
+                                 description="proxies of the rank aggregation sum_m log(r_m / N) (AZ-NAS)")
+    regressor: Literal["ridge", "gbr"] = Field("ridge", description="the learned ranker: ridge regression or "
+                                               "gradient-boosted trees (scikit-learn)")
+    folds: int = Field(5, ge=2, description="cross-validation folds of the learned ranker's tau")
+    seed: int = 0
+
+    _known_proxies = field_validator("aggregate")(classmethod(lambda cls, names: known_proxies(names)))
+
+
+class DetectDataParams(Section):
+    """The detection data the ``detect_data`` stage prepares: the embedded generated COCO-format set,
+    or any COCO-format split from paths (real COCO 2017: ``annotations/instances_train2017.json`` and
+    ``train2017/``, and the same for ``val2017``)."""
+
+    source: Literal["generated", "coco"] = "generated"
+    train_annotations: Path | None = None
+    train_images: Path | None = None
+    val_annotations: Path | None = None
+    val_images: Path | None = None
+    image_size: int = Field(128, ge=32, description="generated images' side")
+    train_size: int = Field(400, ge=1, description="generated training images")
+    val_size: int = Field(100, ge=1, description="generated validation images")
+    num_categories: int = Field(6, ge=2, le=12, description="generated object categories (shapes)")
+    max_objects: int = Field(6, ge=2, description="generated objects per image, at most")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _paths_for_coco(self) -> DetectDataParams:
+        if self.source == "coco":
+            missing = [k for k in ("train_annotations", "train_images", "val_annotations", "val_images")
+                       if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"source 'coco' needs {', '.join(f'detect.data.{k}' for k in missing)}")
+        return self
+
+
+class DetectParams(Section):
+    """COCO detection with a trained family member as the backbone of a torchvision detector."""
+
+    backbone: str = Field("asvit-g00", description="a member of artifacts/family.jsonl")
+    pretrained: bool = Field(True, description="start from models/<backbone>.pt (false: from scratch, the control)")
+    detector: Literal["maskrcnn", "fasterrcnn", "retinanet", "fcos"] = "maskrcnn"
+    backbone_lr_scale: float = Field(0.1, gt=0, le=1, description="the As-ViT body's learning rate as a fraction "
+                                     "of detect.recipe.lr (the pyramid and heads get the full rate)")
+    out_channels: int = Field(256, ge=8, description="feature-pyramid channels (the R-CNN heads scale with them)")
+    anchor_sizes: list[int] | None = Field(None, min_length=5, max_length=5,
+                                           description="R-CNN anchors per pyramid level; null: torchvision's 32-512")
+    min_size: int = Field(800, ge=32, description="torchvision's resize: shorter side")
+    max_size: int = Field(1333, ge=32, description="torchvision's resize: longer side at most")
+    seed: int = 0
+    workers: int = Field(0, ge=0, description="data-loading processes per training process")
+    eval_batch_size: int = Field(8, ge=1)
+    examples: int = Field(4, ge=1, description="validation images drawn in plots/detect_examples.png")
+    recipe: Recipe = Recipe(epochs=12, batch_size=16, lr=1e-4, warmup_epochs=1, weight_decay=0.05, phase_ends=None)
+    data: DetectDataParams = DetectDataParams()
+
+    @model_validator(mode="after")
+    def _sizes(self) -> DetectParams:
+        if self.max_size < self.min_size:
+            raise ValueError(f"detect.max_size ({self.max_size}) is below detect.min_size ({self.min_size})")
+        return self
+
+
+class ExecutorParams(Section):
+    """Where ``score``, ``groundtruth`` and the proxy measurements of ``search`` and ``grow`` run their
+    tasks (docs/cluster.md); a setting of speed only, in no stage's dependencies."""
+
+    engine: Literal["local", "dask"] = Field("local", description="local: proxy.workers / groundtruth.workers "
+                                             "processes here; dask: the workers of a Dask scheduler")
+    address: str | None = Field(None, description="the Dask scheduler, tcp://host:8786; null: "
+                                "$DASK_SCHEDULER_ADDRESS")
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to reach the scheduler before giving up")
+    retries: int = Field(1, ge=0, description="reruns of a task that raised (Dask reruns a dead worker's "
+                         "tasks by itself)")
+
+    def engine_for(self, workers: int) -> Engine:
+        """The engine these params describe, with ``workers`` local processes."""
+        from .executor import Engine
+
+        return Engine(self.engine, workers, self.address, self.connect_timeout, self.retries)
+
+
+class Params(Section):
+    """All of ``params.yaml``, grouped by stage."""
+
+    data: DataParams = DataParams()
+    space: SpaceParams = SpaceParams()
+    sample: SampleParams = SampleParams()
+    proxy: ProxyParams = ProxyParams()
+    groundtruth: GroundtruthParams = GroundtruthParams()
+    kendall: KendallParams = KendallParams()
+    predictor: PredictorParams = PredictorParams()
+    search: SearchParams = SearchParams()
+    grow: GrowParams = GrowParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    detect: DetectParams = DetectParams()
+    executor: ExecutorParams = ExecutorParams()
+
+    @model_validator(mode="after")
+    def _aggregate_is_measured(self) -> Params:
+        unmeasured = [n for n in self.predictor.aggregate if n not in self.proxy.names]
+        if unmeasured:
+            raise ValueError(f"predictor.aggregate: {', '.join(unmeasured)} not in proxy.names, so never measured")
+        return self
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    """One line per problem: ``source: key.path: message (got value)``."""
+    lines = []
+    for problem in error.errors():
+        key = ".".join(str(part) for part in problem["loc"])
+        message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"]
+        if not key:  # a check across sections names its keys in the message
+            lines.append(f"{source}: {message}")
+            continue
+        got = "" if problem["type"] == "missing" else f" (got {problem['input']!r})"
+        lines.append(f"{source}: {key}: {message}{got}")
+    return "\n".join(lines)
+
+
+def parse_params(data: Any, source: str = "params") -> Params:
+    """Validate an already loaded mapping."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of stage groups")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    """Read and validate ``params.yaml`` (``yaml.safe_load``)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_params(data, str(path))

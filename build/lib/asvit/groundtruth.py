@@ -1,0 +1,128 @@
+"""Ground truth for the Kendall-tau study: every sampled topology trained with one fixed recipe on
+the prepared dataset from ``seeds`` training seeds, its validation accuracy recorded per seed and
+averaged. Two seeds give the ground truth's own test-retest agreement (:func:`seed_columns`), the
+ceiling no predictor of it can pass.
+
+Each finished topology is one appended row of the results table; the topology in progress keeps
+an every-epoch checkpoint, so an interrupted run continues inside it (``asvit.train.fit``). On a
+parallel engine (``groundtruth.workers`` local processes, or a Dask cluster: ``asvit.executor``),
+topologies train side by side, one torch thread each: tiny networks gain little from a second
+thread, and two threads per process on a busy machine spin against each other. A cluster's GPU
+workers each train one topology at a time on their GPU.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .config import Recipe
+from .data import dataset_info, open_classification
+from .errors import AsvitError
+from .executor import Engine, task_result
+from .fingerprint import source_digest
+from .models import ASViT
+from .records import ArchRecord
+from .space import Topology
+from .table import ResumableTable
+from .train import check_fit, fit
+
+COLUMNS = ["val_top1", "val_top5", "params"]  # a deterministic table: the seconds go to the metrics
+
+
+def seed_columns(column: str, seeds: int) -> list[str]:
+    """The per-seed columns of an averaged accuracy column: ``val_top1_seed0``, ``val_top1_seed1``, ..."""
+    return [f"{column}_seed{k}" for k in range(seeds)]
+
+
+def table_columns(seeds: int) -> list[str]:
+    """The ground-truth table's columns: the seed means, the parameters, then each seed's accuracies."""
+    return [*COLUMNS, *seed_columns("val_top1", seeds), *seed_columns("val_top5", seeds)]
+# What a trained accuracy depends on besides the settings: a change retrains from scratch.
+TRAINING_CODE = ("asvit.groundtruth", "asvit.train", "asvit.models", "asvit.space", "asvit.data")
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One topology to train: everything a worker process needs."""
+
+    id: str
+    arch: str
+    topology: Topology
+    data_dir: Path
+    recipe: Recipe
+    num_classes: int
+    seeds: tuple[int, ...]
+    checkpoints: Path
+    key: str
+
+
+def train_one(job: TrainingJob) -> tuple[dict[str, object], float]:
+    """Train ``job.topology`` from each of ``job.seeds`` (each seed continuing its own checkpoint, kept
+    until every seed is done); return its row and its training seconds."""
+    train_set, val_set = open_classification(job.data_dir, "train"), open_classification(job.data_dir, "val")
+    row: dict[str, object] = {"id": job.id, "arch": job.arch}
+    seconds = 0.0
+    for k, seed in enumerate(job.seeds):
+        torch.manual_seed(seed)
+        model = ASViT(job.topology, num_classes=job.num_classes, drop_path_rate=job.recipe.drop_path)
+        result = fit(model, train_set, val_set, job.recipe, checkpoint_dir=job.checkpoints / f"seed{k}",
+                     progress=False, seed=seed, key=job.key, desc=job.id)
+        row.update({f"val_top1_seed{k}": result.top1, f"val_top5_seed{k}": result.top5,
+                    "params": sum(p.numel() for p in model.parameters())})
+        seconds += result.train_seconds
+    shutil.rmtree(job.checkpoints, ignore_errors=True)
+    for column in ("val_top1", "val_top5"):
+        row[column] = sum(row[c] for c in seed_columns(column, len(job.seeds))) / len(job.seeds)
+    return row, seconds
+
+
+def _run(jobs: Sequence[TrainingJob], pool: Executor | None) -> Iterator[tuple[dict[str, object], float]]:
+    """The results of ``jobs`` in their order (so the table's row order does not depend on which
+    worker finishes first): in this process, or on the workers of ``pool``."""
+    if pool is None:
+        yield from map(train_one, jobs)
+        return
+    for job, future in [(job, pool.submit(train_one, job)) for job in jobs]:
+        yield task_result(future, f"training {job.id}")
+
+
+def train_groundtruth(records: Sequence[ArchRecord], data_dir: Path, recipe: Recipe, width: int, out: Path,
+                      state_dir: Path, seed: int = 0, progress: bool = True, engine: Engine = Engine(),
+                      key: str = "groundtruth", seeds: int = 1) -> dict[str, object]:
+    """Train each As-ViT record at stage-1 width ``width`` from seeds ``seed``, ..., ``seed + seeds - 1``
+    and append its validation accuracies to ``out``; every topology is checked against the recipe
+    and the data before any training."""
+    info = dataset_info(data_dir)
+    train_size = len(open_classification(data_dir, "train"))
+    jobs = []
+    for record in records:
+        if not isinstance(record.arch, Topology):
+            raise AsvitError(f"{key}: record {record.id!r} is not an As-ViT topology; the ground-truth "
+                             "stage trains the As-ViT space (space.name: asvit)")
+        topology = record.arch.scaled(width=width)
+        check_fit(recipe, topology, info["image_size"], train_size, key=f"{key}.recipe")
+        jobs.append(TrainingJob(record.id, str(record.arch), topology, Path(data_dir).resolve(), recipe,
+                                info["num_classes"], tuple(range(seed, seed + seeds)),
+                                Path(state_dir).resolve() / record.id, f"{key}.recipe"))
+    with ExitStack() as stack:  # the engine is reached before the table is touched
+        pool = stack.enter_context(engine.executor(gpu=True)) if engine.parallel else None
+        table = ResumableTable(out, table_columns(seeds), {"recipe": recipe.model_dump(), "width": width,
+                                                           "seed": seed, "seeds": seeds, "data": info,
+                                                           "code": source_digest(*TRAINING_CODE)})
+        done = table.resume({job.id: job.arch for job in jobs})
+        todo = [job for job in jobs if job.id not in done]
+        seconds = 0.0
+        for row, train_seconds in tqdm(_run(todo, pool), total=len(todo), desc="groundtruth", unit="arch",
+                                       disable=not progress):
+            table.append(row)
+            seconds += train_seconds
+    return {"topologies": len(records), "trained_now": len(todo), "resumed": len(done),
+            "train_seconds_per_topology": seconds / len(todo) if todo else 0.0}

@@ -1,0 +1,41 @@
+"""Build a network from an architecture of either space, and choose its attention kernel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from timm.layers import Attention
+from torch import nn
+
+from ..space import AutoFormerArch, Topology
+from .asvit import ASViT
+from .autoformer import AutoFormerViT
+
+Architecture = Topology | AutoFormerArch
+
+_BUILDERS: dict[type, Callable[[Architecture, int, int], nn.Module]] = {
+    Topology: lambda arch, classes, size: ASViT(arch, num_classes=classes),
+    AutoFormerArch: lambda arch, classes, size: AutoFormerViT(arch, num_classes=classes, image_size=size),
+}
+
+
+def build_network(arch: Architecture, num_classes: int = 1000, image_size: int = 224) -> nn.Module:
+    """A freshly initialised network for ``arch`` (the As-ViT network takes any input size)."""
+    return _BUILDERS[type(arch)](arch, num_classes, image_size)
+
+
+@contextmanager
+def attention_kernel(model: nn.Module, *, fused: bool) -> Iterator[nn.Module]:
+    """Run every attention of ``model`` through ``F.scaled_dot_product_attention`` (``fused``) or as
+    plain softmax(q k^T) v, which has a forward-mode derivative on the CPU; restores the previous
+    setting on exit."""
+    modules = [m for m in model.modules() if isinstance(m, Attention)]
+    previous = [m.fused_attn for m in modules]
+    for m in modules:
+        m.fused_attn = fused
+    try:
+        yield model
+    finally:
+        for m, was_fused in zip(modules, previous):
+            m.fused_attn = was_fused

@@ -1,0 +1,128 @@
+"""The seed-search loop shared by every method (docs/design.md section 7): propose a topology, measure
+its proxies through the cache, compute the objective's reward, let the method learn; the state is saved
+after every step so an interrupted search resumes and ends exactly as an uninterrupted one."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from ..config import SearchParams
+from ..fingerprint import source_digest
+from ..space import Topology
+from .baselines import EvolutionSearch, RandomSearch
+from .cache import ScoreCache, Scorer
+from .objective import Objective, PaperObjective
+from .policy import ReinforceSearch
+from .reward import REWARD_METRICS
+from .state import load_state, save_state
+
+
+class SearchMethod(Protocol):
+    """A seed-search method: proposes topologies, learns from their values, names its result."""
+
+    def entropy(self) -> float: ...
+
+    def propose(self) -> Topology: ...
+
+    def observe(self, topology: Topology, values: Mapping[str, float], reward: float) -> None: ...
+
+    def result(self) -> Topology: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+SEARCH_METHODS: dict[str, type[SearchMethod]] = {
+    "reinforce": ReinforceSearch,
+    "random": RandomSearch,
+    "evolution": EvolutionSearch,
+}
+
+# The modules whose code a saved search depends on.
+SOURCES = tuple(f"{__package__}.{m}" for m in ("runner", "baselines", "policy", "objective", "reward", "ranking",
+                                                "cache", "state"))
+HISTORY_COLUMNS = ("step", "topology", "reward", "entropy", *REWARD_METRICS, "bad")
+
+
+@dataclass
+class SearchResult:
+    """The seed, its proxy values, the per-step history (``HISTORY_COLUMNS``), how many steps drew
+    a topology already measured earlier in the search (cache hits), the search's seconds (over all
+    resumed runs), and how many topologies this run measured (the rest came from the cache)."""
+
+    seed: Topology
+    values: dict[str, float]
+    history: list[dict[str, Any]]
+    cache_hits: int
+    seconds: float
+    measured: int
+
+    @property
+    def steps(self) -> int:
+        return len(self.history)
+
+
+def search_fingerprint(params: SearchParams, measurement: Mapping[str, Any],
+                       objective: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a saved search depends on: every search param except ``steps`` (a longer search of the
+    same settings continues a shorter one step for step), the proxy measurement, the objective's
+    description and the code."""
+    return {"search": params.model_dump(exclude={"steps"}), "measurement": dict(measurement),
+            "objective": dict(objective or {"objective": "asvit"}), "code": source_digest(*SOURCES)}
+
+
+def run_search(params: SearchParams, scorer: Scorer, measurement: Mapping[str, Any],
+               state_dir: Path | None = None, progress: bool = True,
+               objective: Objective | None = None) -> SearchResult:
+    """Run ``params.steps`` steps of ``params.method`` maximising ``objective`` (default the paper's
+    reward), resuming from ``state_dir`` (``state.pt``: the method, objective and history;
+    ``cache.json``: proxy values by topology) when it holds a search with the same settings.
+    ``measurement`` describes how ``scorer`` measures (it fingerprints the cache and the state);
+    ``scorer`` must measure ``objective.proxies``."""
+    objective = objective or PaperObjective(params.reward_window)
+    fingerprint = search_fingerprint(params, measurement, objective.description())
+    state_path = state_dir / "state.pt" if state_dir else None
+    cache = ScoreCache(state_dir / "cache.json" if state_dir else None, dict(measurement))
+    method = SEARCH_METHODS[params.method](params, objective)
+    history: list[dict[str, Any]] = []
+    seconds = 0.0
+    saved = load_state(state_path, fingerprint) if state_path else None
+    if saved is not None and len(saved["history"]) <= params.steps:
+        method.load_state_dict(saved["method"])
+        objective.load_state_dict(saved["objective"])
+        history, seconds = list(saved["history"]), float(saved["seconds"])
+    seen = {row["topology"] for row in history}
+    hits = len(history) - len(seen)
+    bar = tqdm(total=params.steps, initial=len(history), desc=f"search ({params.method})", unit="step",
+               disable=not progress)
+    for step in range(len(history), params.steps):
+        start = time.perf_counter()
+        entropy = method.entropy()
+        topology = method.propose()
+        [values] = cache.scores([topology], scorer)
+        r, used = objective.reward(topology, values)
+        method.observe(topology, values, r)
+        key = topology.seed_string()
+        hits += key in seen
+        seen.add(key)
+        history.append({"step": step, "topology": key, "reward": r, "entropy": entropy, **used,
+                        "bad": ";".join(m for m in objective.proxies if math.isnan(values[m]))})
+        seconds += time.perf_counter() - start
+        if state_path:
+            save_state(state_path, fingerprint, {"method": method.state_dict(), "objective": objective.state_dict(),
+                                                 "history": history, "seconds": seconds})
+        bar.update()
+        bar.set_postfix(reward=f"{r:+.3f}", entropy=f"{entropy:.2f}", hits=hits)
+    bar.close()
+    start = time.perf_counter()
+    seed = method.result()
+    [values] = cache.scores([seed], scorer)
+    return SearchResult(seed, values, history, hits, seconds + time.perf_counter() - start, cache.scored)

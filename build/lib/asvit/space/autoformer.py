@@ -1,0 +1,85 @@
+"""The AutoFormer search space: a plain ViT (patch 16) with one embedding width and, per layer,
+a head count and an MLP ratio; the q/k/v width is 64 x heads."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import AsvitError
+
+HEAD_DIM = 64
+
+
+class ArchitectureError(AsvitError):
+    """An AutoFormer architecture record that is malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class AutoFormerSpace:
+    """Choice sets of one AutoFormer super-network size."""
+
+    embed_dims: tuple[int, ...]
+    heads: tuple[int, ...]
+    mlp_ratios: tuple[float, ...]
+    depths: tuple[int, ...]
+
+
+AUTOFORMER_SPACES: dict[str, AutoFormerSpace] = {
+    "tiny": AutoFormerSpace((192, 216, 240), (3, 4), (3.5, 4.0), (12, 13, 14)),
+    "small": AutoFormerSpace((320, 384, 448), (5, 6, 7), (3.0, 3.5, 4.0), (12, 13, 14)),
+    "base": AutoFormerSpace((528, 576, 624), (9, 10), (3.0, 3.5, 4.0), (14, 15, 16)),
+}
+
+
+@dataclass(frozen=True)
+class AutoFormerArch:
+    """One AutoFormer-space ViT."""
+
+    embed_dim: int
+    depth: int
+    num_heads: tuple[int, ...]
+    mlp_ratio: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if self.embed_dim < 1 or self.depth < 1:
+            raise ArchitectureError(
+                f"embed_dim and depth must be positive, got {self.embed_dim} and {self.depth}")
+        for name in ("num_heads", "mlp_ratio"):
+            values = getattr(self, name)
+            if len(values) != self.depth:
+                raise ArchitectureError(f"{name} has {len(values)} entries but depth is {self.depth}")
+            if any(v <= 0 for v in values):
+                raise ArchitectureError(f"{name} must be positive, got {list(values)}")
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> AutoFormerArch:
+        """Read the fields ``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio`` of a record."""
+        missing = [k for k in ("embed_dim", "depth", "num_heads", "mlp_ratio") if k not in record]
+        if missing:
+            raise ArchitectureError(f"missing field(s) {', '.join(missing)}")
+        try:
+            return cls(embed_dim=int(record["embed_dim"]), depth=int(record["depth"]),
+                       num_heads=tuple(int(h) for h in record["num_heads"]),
+                       mlp_ratio=tuple(float(r) for r in record["mlp_ratio"]))
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ArchitectureError):
+                raise
+            raise ArchitectureError(f"a field has the wrong type: {exc}") from None
+
+    def __str__(self) -> str:
+        return json.dumps(self.to_record(), separators=(",", ":"))
+
+    def to_record(self) -> dict[str, Any]:
+        return {"embed_dim": self.embed_dim, "depth": self.depth,
+                "num_heads": list(self.num_heads), "mlp_ratio": list(self.mlp_ratio)}
+
+
+def sample_autoformer(space: AutoFormerSpace, rng: random.Random) -> AutoFormerArch:
+    """One architecture drawn uniformly: width and depth, then per-layer heads and MLP ratio."""
+    depth = rng.choice(space.depths)
+    return AutoFormerArch(embed_dim=rng.choice(space.embed_dims), depth=depth,
+                          num_heads=tuple(rng.choice(space.heads) for _ in range(depth)),
+                          mlp_ratio=tuple(rng.choice(space.mlp_ratios) for _ in range(depth)))

@@ -1,0 +1,71 @@
+"""A results table that an interrupted stage continues: a CSV of ``id``, ``arch``, value columns,
+appended and flushed row by row, so a stop loses at most the row in progress.
+
+A sidecar ``<name>.settings.json`` records the settings the rows were measured with; in the
+pipeline it is a DVC output beside the table, so it travels through ``dvc push``/``pull`` with it.
+:meth:`ResumableTable.resume` keeps the rows measured with the current settings for the same
+architectures; a table measured otherwise is moved aside with its sidecar to ``<name>.stale`` (then
+``<name>.stale.2``, ``<name>.stale.3``, ...), never deleted or overwritten.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .atomic import atomic_path
+
+
+class ResumableTable:
+    def __init__(self, path: Path | str, value_columns: Sequence[str], fingerprint: Mapping[str, Any]) -> None:
+        self.path = Path(path)
+        self.columns = ["id", "arch", *value_columns]
+        self.sidecar = self.path.with_name(self.path.name + ".settings.json")
+        self.fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from the sidecar
+
+    def _read_rows(self) -> list[dict[str, str]] | None:
+        """The rows of a readable table with matching columns and settings, else None."""
+        if not (self.path.exists() and self.sidecar.exists()):
+            return None
+        try:
+            if json.loads(self.sidecar.read_text()) != self.fingerprint:
+                return None
+        except json.JSONDecodeError:
+            return None
+        with self.path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            return list(reader) if reader.fieldnames == self.columns else None
+
+    def resume(self, wanted: Mapping[str, str]) -> set[str]:
+        """Keep the rows whose (id, arch) is in ``wanted`` (id -> arch text) and were measured with
+        the same settings; return their ids."""
+        rows = self._read_rows()
+        if rows is None and self.path.exists():
+            stale = self._move_aside()
+            print(f"{self.path} was measured with other settings or code; moved to {stale}")
+        kept = [r for r in rows or [] if wanted.get(r["id"]) == r["arch"]]
+        with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns)
+            writer.writeheader()
+            writer.writerows(kept)
+        self.sidecar.write_text(json.dumps(self.fingerprint, indent=2) + "\n")
+        return {r["id"] for r in kept}
+
+    def _move_aside(self) -> Path:
+        """Rename the table (and its sidecar) to the first free ``.stale`` name; return it."""
+        stale = self.path.with_name(self.path.name + ".stale")
+        number = 1
+        while stale.exists():
+            number += 1
+            stale = self.path.with_name(f"{self.path.name}.stale.{number}")
+        self.path.replace(stale)
+        if self.sidecar.exists():
+            self.sidecar.replace(stale.with_name(stale.name + ".settings.json"))
+        return stale
+
+    def append(self, row: Mapping[str, object]) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, fieldnames=self.columns).writerow(row)

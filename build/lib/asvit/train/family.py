@@ -1,0 +1,22 @@
+"""Pick the family members to train from ``artifacts/family.jsonl`` (written by ``grow``: one JSON
+object a line with ``name`` and ``topology`` in scaled form, among others)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..records import read_records
+from ..space import Topology
+from .loop import TrainError
+
+
+def select_members(path: Path | str, names: Sequence[str], key: str = "train.models") -> dict[str, Topology]:
+    """The topologies of ``names``, in that order; an unknown name is an error naming ``key``."""
+    records = read_records(path, "asvit")
+    family = {str(r.extra.get("name", r.id)): r.arch for r in records}
+    unknown = [n for n in names if n not in family]
+    if unknown:
+        raise TrainError(f"{key}: unknown model {', '.join(map(repr, unknown))}; {path} has "
+                         f"{', '.join(family)}")
+    return {n: family[n] for n in names}
