@@ -130,7 +130,7 @@ def task_result(future: Future, what: str) -> Any:
         return future.result()
     except BrokenProcessPool:
         raise EngineError(f"a worker process died while {what} (killed for lack of memory?); results "
-                          "finished before are kept; lower the workers") from None
+                          "finished before are kept; lower proxy.workers or groundtruth.workers") from None
     except Exception as error:
         from distributed import KilledWorker
 
