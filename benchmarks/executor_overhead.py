@@ -11,7 +11,6 @@ the cluster's start-up seconds, and checks that both engines wrote the same tabl
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from asvit.data import prepare_classification
 from asvit.executor import Engine
 from asvit.groundtruth import train_groundtruth
 from asvit.proxies import ScoreSettings, score_file
-from asvit.records import ArchRecord
+from asvit.records import ArchRecord, write_records
 from asvit.space import sample_topologies
 
 
@@ -29,8 +28,7 @@ def run_profile(engine: Engine, topologies: list, data: Path, out: Path, epochs:
     """Seconds of scoring and of training the topologies on ``engine``; tables written under ``out``."""
     out.mkdir()
     archs = out / "archs.jsonl"
-    archs.write_text("".join(json.dumps({"id": f"t{i}", "topology": str(t.scaled(width=8))}) + "\n"
-                             for i, t in enumerate(topologies)))
+    write_records(archs, [{"id": f"t{i}", "topology": str(t.scaled(width=8))} for i, t in enumerate(topologies)])
     settings = ScoreSettings(image_size=32, batch_size=8, repeats=2, num_classes=10).from_images(data)
     start = time.perf_counter()
     score_file(archs, "asvit", ["length_distortion", "ntk_cond", "params"], settings, out / "scores.csv",

@@ -4,7 +4,6 @@ unreachable scheduler stops a stage with one line before any work."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -19,7 +18,7 @@ from asvit.data import prepare_classification
 from asvit.executor import ADDRESS_VARIABLE, Engine, EngineError
 from asvit.groundtruth import train_groundtruth
 from asvit.proxies import ScoreSettings, score_file
-from asvit.records import ArchRecord
+from asvit.records import ArchRecord, write_records
 from asvit.space import sample_topologies
 
 from .servers import dask_cluster, free_port
@@ -56,8 +55,7 @@ def local_groundtruth(topologies, data, tmp_path_factory):
 @pytest.fixture
 def archs(tmp_path, topologies):
     path = tmp_path / "archs.jsonl"
-    path.write_text("".join(json.dumps({"id": f"t{i}", "topology": str(t.scaled(width=4))}) + "\n"
-                            for i, t in enumerate(topologies[:3])))
+    write_records(path, [{"id": f"t{i}", "topology": str(t.scaled(width=4))} for i, t in enumerate(topologies[:3])])
     return path
 
 

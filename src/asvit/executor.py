@@ -78,10 +78,9 @@ class Engine:
         if self.name == "local":
             if self.workers < 2:
                 raise ValueError(f"a local pool needs at least 2 workers, got {self.workers}")
-            pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=torch.set_num_threads, initargs=(1,))
+            pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
             try:
-                yield pool
+                yield _SingleThreaded(pool)
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
             return
@@ -111,7 +110,8 @@ def _has_gpu_workers(client: Any) -> bool:
 
 
 class _SingleThreaded(Executor):
-    """A Dask ``ClientExecutor`` whose tasks run with torch on one thread."""
+    """An engine's executor (a local pool or a Dask ``ClientExecutor``) whose tasks run with torch on
+    one thread."""
 
     def __init__(self, inner: Executor) -> None:
         self._inner = inner
