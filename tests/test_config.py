@@ -27,6 +27,7 @@ def test_defaults_fill_missing_groups():
     ({"proxy": {"names": ["ntk_cond", "magic"]}}, "proxy.names: Value error, unknown proxy magic"),
     ({"space": {"name": "nasbench"}}, "space.name: Input should be 'asvit'"),
     ({"sample": {"count": -1}}, "sample.count: Input should be greater than or equal to 1"),
+    ({"data": {"shape_size": [0.3, 0.2]}}, "data.shape_size: Value error, need 0 < low <= high <= 0.5"),
     (["a list"], "the top level must be a mapping"),
 ])
 def test_invalid_params_name_the_full_key(data, message):

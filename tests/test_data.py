@@ -55,7 +55,7 @@ def image_root(tmp_path: Path) -> Path:
     return root
 
 
-def _prepare_generated(out: Path, **overrides: int) -> dict:
+def _prepare_generated(out: Path, **overrides: object) -> dict:
     settings = {"image_size": 16, "seed": 0, "num_classes": 4, "train_size": 42, "val_size": 12} | overrides
     return prepare_classification("generated", out, **settings)
 
@@ -73,6 +73,28 @@ def test_generated_draws_every_shape() -> None:
     assert images.shape == (len(SHAPES) * 2, 3, 24, 24) and images.dtype == torch.uint8
     assert labels.bincount().tolist() == [2] * len(SHAPES)
     assert images.float().std() > 20  # not blank
+
+
+def _bright_share(images: torch.Tensor) -> float:
+    """The share of pixels whose darkest channel is bright: shapes are drawn in channels of 0.6 to 1 over a
+    background below 0.35, so this measures how much of the image the shapes cover."""
+    return (images.amin(dim=1) > 150).float().mean().item()
+
+
+def test_shape_size_sets_how_much_of_the_image_a_shape_covers(tmp_path: Path) -> None:
+    small, labels = generate_shapes(200, 4, 32, seed=1, shape_size=(0.1, 0.1))
+    large, labels_again = generate_shapes(200, 4, 32, seed=1, shape_size=(0.3, 0.3))
+    assert torch.equal(labels, labels_again)
+    ratio = _bright_share(large) / _bright_share(small)
+    assert 5 < ratio < 13  # area grows with the radius squared: (0.3 / 0.1)^2 = 9
+    info = _prepare_generated(tmp_path, shape_size=(0.2, 0.25))
+    assert info["shape_size"] == [0.2, 0.25]
+
+
+@pytest.mark.parametrize("size", [(0.0, 0.2), (0.3, 0.2), (0.2, 0.6)])
+def test_bad_shape_size_names_the_parameter(size: tuple[float, float]) -> None:
+    with pytest.raises(DataError, match=r"data.shape_size=.*0 < low <= high <= 0.5"):
+        generate_shapes(4, 2, 16, seed=0, shape_size=size)
 
 
 def test_generated_prepares_balanced_distinct_splits(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ setup below under DDP and saves rank 0's result to OUT.
 from __future__ import annotations
 
 import json
+import math
 import os
 import runpy
 import socket
@@ -169,6 +170,18 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
     changed = fit(tiny_model(drop_path=0.1), train_set, val_set, recipe.model_copy(update={"lr": 2e-3}),
                   checkpoint_dir=tmp_path, progress=False, seed=3)
     assert changed.resumed_epochs == 0
+
+
+def test_validating_the_last_epoch_only_trains_the_same_weights():
+    train_set, val_set = tiny_data(32, train=32, val=8)
+    recipe = Recipe(epochs=3, batch_size=8, phase_ends=None)
+    every, last = tiny_model(), tiny_model()
+    reference = fit(every, train_set, val_set, recipe, progress=False, seed=1)
+    result = fit(last, train_set, val_set, recipe, progress=False, seed=1, validate_every_epoch=False)
+    assert all(math.isnan(r.val_top1) and math.isnan(r.val_top5) for r in result.history[:-1])
+    assert (result.top1, result.top5) == (reference.top1, reference.top5)
+    assert [r.loss for r in result.history] == [r.loss for r in reference.history]
+    assert all(torch.equal(last.state_dict()[k], v) for k, v in every.state_dict().items())
 
 
 @pytest.mark.parametrize("content", [b"truncated", None])

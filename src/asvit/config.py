@@ -253,7 +253,17 @@ class DataParams(Section):
     num_classes: int = Field(10, ge=2, description="classes of the generated dataset")
     train_size: int = Field(2000, ge=1, description="generated training images")
     val_size: int = Field(500, ge=1, description="generated validation images")
+    shape_size: tuple[float, float] = Field((0.12, 0.22), description="generated data: range of the shape "
+                                            "radius as a fraction of the image side (smaller is harder)")
     seed: int = 0
+
+    @field_validator("shape_size")
+    @classmethod
+    def _shape_size_range(cls, size: tuple[float, float]) -> tuple[float, float]:
+        low, high = size
+        if not 0 < low <= high <= 0.5:
+            raise ValueError("need 0 < low <= high <= 0.5 (fractions of the image side)")
+        return size
 
     @model_validator(mode="after")
     def _path_for_local_sources(self) -> DataParams:

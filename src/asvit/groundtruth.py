@@ -74,7 +74,7 @@ def train_one(job: TrainingJob) -> tuple[dict[str, object], float]:
         torch.manual_seed(seed)
         model = ASViT(job.topology, num_classes=job.num_classes, drop_path_rate=job.recipe.drop_path)
         result = fit(model, train_set, val_set, job.recipe, checkpoint_dir=job.checkpoints / f"seed{k}",
-                     progress=False, seed=seed, key=job.key, desc=job.id)
+                     progress=False, seed=seed, key=job.key, desc=job.id, validate_every_epoch=False)
         row.update({f"val_top1_seed{k}": result.top1, f"val_top5_seed{k}": result.top5,
                     "params": sum(p.numel() for p in model.parameters())})
         seconds += result.train_seconds

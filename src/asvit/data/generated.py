@@ -5,9 +5,12 @@ aspect, rotation (within +-30 degrees) and position near the centre, over a dark
 cluttered with soft blobs and line strokes (a few strokes also cross over the shape), then adds
 Gaussian pixel noise. The shape is always brighter than the background and its pose varies within
 bounds: with random hues both ways and free rotation, tiny ViTs trained for a few epochs stayed near
-chance (measured), while this task reaches about 55% on 10 classes in 4 epochs and still separates
-architectures. Shapes are signed distance-like fields, so their edges are antialiased; everything is
-vectorised over chunks of images.
+chance (measured). The radius range (``shape_size``, ``data.shape_size``) sets the difficulty: at
+the default 0.12 to 0.22 of the side, the embedded ground truth's topologies reach about 33% on 10
+classes in 10 epochs and lie well apart from each other; at 0.22 to 0.38 they all reached about 67%,
+barely further apart than two training seeds of one topology (docs/design.md section 12). Shapes
+are signed distance-like fields, so their edges are antialiased; everything is vectorised over
+chunks of images.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ ShapeField = Callable[[Tensor, Tensor], Tensor]
 """(u, v) in the shape's unit frame -> roughly the distance to the outline: positive inside, negative outside."""
 
 _CHUNK = 256  # images rendered at once
-_RADIUS = (0.22, 0.38)  # shape radius as a fraction of the image side
+SHAPE_SIZE = (0.12, 0.22)  # default range of the shape radius, as a fraction of the image side
 _LOG_ASPECT = 0.25  # shapes are stretched by up to exp(+-_LOG_ASPECT) along their own axis
 _ROTATION = math.pi / 6  # shapes turn by up to this angle either way
 _SHIFT = 0.15  # the shape centre moves up to this fraction of the side from the image centre
@@ -195,9 +198,11 @@ def _draw_strokes(canvas: Tensor, most: int, half_width: tuple[float, float], ge
         _over(canvas, torch.rand(count, 3, generator=gen), coverage)
 
 
-def _shape_frame(count: int, size: int, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-    """Random placements: each pixel's (u, v) in its image's shape frame, and the shape radius (n,)."""
-    radius = _uniform(gen, (count,), *_RADIUS)
+def _shape_frame(count: int, size: int, shape_size: tuple[float, float],
+                 gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+    """Random placements: each pixel's (u, v) in its image's shape frame, and the shape radius (n,),
+    drawn from ``shape_size`` (fractions of the side)."""
+    radius = _uniform(gen, (count,), *shape_size)
     stretch = _uniform(gen, (count,), -_LOG_ASPECT, _LOG_ASPECT).exp().sqrt()
     angle = _uniform(gen, (count,), -_ROTATION, _ROTATION)
     centre = 0.5 + _uniform(gen, (count, 2), -_SHIFT, _SHIFT)
@@ -209,10 +214,11 @@ def _shape_frame(count: int, size: int, gen: torch.Generator) -> tuple[Tensor, T
     return u, v, radius
 
 
-def _draw_shapes(canvas: Tensor, labels: Tensor, names: list[str], gen: torch.Generator) -> None:
+def _draw_shapes(canvas: Tensor, labels: Tensor, names: list[str], shape_size: tuple[float, float],
+                 gen: torch.Generator) -> None:
     """Composite each image's class shape ``names[label]`` at a random placement in a bright colour."""
     size = canvas.shape[-1]
-    u, v, radius = _shape_frame(canvas.shape[0], size, gen)
+    u, v, radius = _shape_frame(canvas.shape[0], size, shape_size, gen)
     field = torch.empty_like(u)
     for label, name in enumerate(names):
         chosen = labels == label
@@ -221,12 +227,13 @@ def _draw_shapes(canvas: Tensor, labels: Tensor, names: list[str], gen: torch.Ge
     _over(canvas, _uniform(gen, (canvas.shape[0], 3), *_SHAPE), coverage)
 
 
-def _render(labels: Tensor, names: list[str], size: int, gen: torch.Generator) -> Tensor:
+def _render(labels: Tensor, names: list[str], size: int, shape_size: tuple[float, float],
+            gen: torch.Generator) -> Tensor:
     """uint8 (n, 3, size, size) images of the given labels."""
     canvas = _background(len(labels), size, gen)
     _draw_blobs(canvas, _BLOBS, gen)
     _draw_strokes(canvas, _BACK_STROKES, (0.008, 0.03), gen)
-    _draw_shapes(canvas, labels, names, gen)
+    _draw_shapes(canvas, labels, names, shape_size, gen)
     _draw_strokes(canvas, _FRONT_STROKES, (0.005, 0.015), gen)
     noise_std = _uniform(gen, (len(labels), 1, 1, 1), *_NOISE_STD)
     canvas.add_(torch.randn(canvas.shape, generator=gen) * noise_std)
@@ -245,12 +252,17 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def generate_shapes(count: int, num_classes: int, image_size: int, seed: int) -> tuple[Tensor, Tensor]:
+def generate_shapes(count: int, num_classes: int, image_size: int, seed: int,
+                    shape_size: tuple[float, float] = SHAPE_SIZE) -> tuple[Tensor, Tensor]:
     """``count`` images (uint8, (count, 3, image_size, image_size)) and their int64 labels, with classes
-    balanced to within one image, all determined by ``seed``."""
+    balanced to within one image, all determined by ``seed``; each shape's radius is drawn uniformly
+    from ``shape_size`` (fractions of the side: smaller shapes make a harder task)."""
+    low, high = shape_size
+    if not 0 < low <= high <= 0.5:
+        raise DataError(f"data.shape_size={list(shape_size)}: need 0 < low <= high <= 0.5 (fractions of the side)")
     names = shape_names(num_classes)
     gen = generator(seed)
     labels = (torch.arange(count) % num_classes)[torch.randperm(count, generator=gen)]
     with _one_thread():
-        images = [_render(chunk, names, image_size, gen) for chunk in labels.split(_CHUNK)]
+        images = [_render(chunk, names, image_size, shape_size, gen) for chunk in labels.split(_CHUNK)]
     return torch.cat(images), labels

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError
+from .generated import SHAPE_SIZE
 from .sources import SOURCES, SourceRequest
 from .storage import INFO_FILE, write_info
 
@@ -32,13 +33,15 @@ def prepare_classification(
     num_classes: int = 10,
     train_size: int = DEFAULT_TRAIN_SIZE,
     val_size: int = DEFAULT_VAL_SIZE,
+    shape_size: tuple[float, float] = SHAPE_SIZE,
 ) -> dict[str, Any]:
     """Prepare ``source`` into ``out_dir`` and return the info dict also written to ``out_dir/info.json``.
 
     Tensor sources (generated, digits, cifar10) write ``train.pt`` and ``val.pt``; imagefolder records its
     ``root`` only. ``path`` is the source directory (cifar10 and imagefolder). ``num_classes`` keeps the
     source's first classes; ``train_size`` / ``val_size`` are exact for generated and upper bounds (seeded
-    subsets) otherwise. Every file is written atomically, ``info.json`` last.
+    subsets) otherwise; ``shape_size`` is the generated shapes' radius range. Every file is written
+    atomically, ``info.json`` last.
     """
     if source not in SOURCES:
         raise DataError(f"unknown data source {source!r}; choose one of: {', '.join(SOURCES)}")
@@ -46,7 +49,8 @@ def prepare_classification(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / INFO_FILE).unlink(missing_ok=True)  # a half-rewritten directory must not look prepared
-    request = SourceRequest(image_size, seed, None if path is None else Path(path), num_classes, train_size, val_size)
+    request = SourceRequest(image_size, seed, None if path is None else Path(path), num_classes, train_size, val_size,
+                            tuple(shape_size))
     info = {"source": source, "image_size": image_size, "seed": seed, **SOURCES[source](request, out_dir)}
     write_info(out_dir, info)
     return info

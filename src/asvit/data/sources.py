@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 
 from . import cifar, imagefolder
 from .errors import DataError
-from .generated import generate_shapes, shape_names
+from .generated import SHAPE_SIZE, generate_shapes, shape_names
 from .imageops import channel_stats, grey_to_rgb, resize_images
 from .sampling import SPLITS, generator, split_seed, subset_indices
 from .storage import ImageSet, save_split, split_file
@@ -31,6 +31,7 @@ class SourceRequest:
     num_classes: int
     train_size: int
     val_size: int
+    shape_size: tuple[float, float] = SHAPE_SIZE  # generated only: the shapes' radius range
 
     def size(self, split: str) -> int:
         """The requested number of images of ``split``."""
@@ -81,10 +82,10 @@ def _prepare_generated(request: SourceRequest, out_dir: Path) -> dict[str, Any]:
     names = shape_names(request.num_classes)
     splits = {
         split: ImageSet(*generate_shapes(request.size(split), len(names), request.image_size,
-                                         split_seed(request.seed, split)))
+                                         split_seed(request.seed, split), request.shape_size))
         for split in SPLITS
     }
-    return _write_tensor_splits(out_dir, splits, names)
+    return {"shape_size": list(request.shape_size), **_write_tensor_splits(out_dir, splits, names)}
 
 
 def _prepare_digits(request: SourceRequest, out_dir: Path) -> dict[str, Any]:

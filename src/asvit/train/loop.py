@@ -1,10 +1,12 @@
 """The epoch loop: trains an As-ViT network with a :class:`~asvit.config.Recipe`, switching the
-stage-1 tokenizer between the re-tokenization phases, validating every epoch, checkpointing every
-epoch and resuming automatically; data-parallel (DDP) when a process group is initialised."""
+stage-1 tokenizer between the re-tokenization phases, validating every epoch (or the last only),
+checkpointing every epoch and resuming automatically; data-parallel (DDP) when a process group is
+initialised."""
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -133,9 +135,11 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
         checkpoint_dir: Path | str | None = None, progress: bool = True, seed: int = 0,
         device: torch.device | str | None = None,
         on_epoch: Callable[[list[EpochRecord]], None] | None = None,
-        key: str = "recipe", desc: str = "train", eval_batch_size: int = 256, workers: int = 0) -> FitResult:
+        key: str = "recipe", desc: str = "train", eval_batch_size: int = 256, workers: int = 0,
+        validate_every_epoch: bool = True) -> FitResult:
     """Train ``model`` on ``train_set`` (items: float image (3, S, S), int label) for ``recipe.epochs``
-    and validate on ``val_set`` after every epoch.
+    and validate on ``val_set`` after every epoch (or, with ``validate_every_epoch=False``, after the
+    last one only: the other epochs record NaN accuracies).
 
     - Re-tokenization: each epoch runs at its phase's tokenizer stride and dilation (the weights are
       kept); the model ends at full tokenization (stride 4).
@@ -187,7 +191,9 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
             totals, step = _train_epoch(net, loader, step, parts, recipe, device, bar)
             seconds = time.perf_counter() - start
         loss_sum, images = all_reduce_sum(totals).tolist()
-        val = evaluate_top_k(model, val_set, batch_size=eval_batch_size, device=device)
+        validate = validate_every_epoch or epoch == recipe.epochs - 1
+        val = (evaluate_top_k(model, val_set, batch_size=eval_batch_size, device=device) if validate
+               else {"top1": math.nan, "top5": math.nan})
         record = EpochRecord(epoch=epoch, loss=loss_sum / images, val_top1=val["top1"], val_top5=val["top5"],
                              stride=phase.stride, dilation=phase.dilation, lr=optimizer.param_groups[0]["lr"],
                              images=int(images), seconds=seconds, images_per_s=images / seconds,
