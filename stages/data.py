@@ -16,7 +16,7 @@ def main() -> None:
     with stage_run("data", {"data": data.model_dump()}) as run:
         info = prepare_classification(data.source, OUT, image_size=data.image_size, seed=data.seed, path=data.path,
                                       num_classes=data.num_classes, train_size=data.train_size,
-                                      val_size=data.val_size, shape_size=tuple(data.shape_size))
+                                      val_size=data.val_size, shape_size=data.shape_size)
         run.log_metrics({"train_size": info["train_size"], "val_size": info["val_size"],
                          "num_classes": info["num_classes"]})
         run.log_artifact(OUT / "info.json")

@@ -260,9 +260,11 @@ class DataParams(Section):
     @field_validator("shape_size")
     @classmethod
     def _shape_size_range(cls, size: tuple[float, float]) -> tuple[float, float]:
-        low, high = size
-        if not 0 < low <= high <= 0.5:
-            raise ValueError("need 0 < low <= high <= 0.5 (fractions of the image side)")
+        from .data.generated import shape_size_problem
+
+        problem = shape_size_problem(size)
+        if problem:
+            raise ValueError(problem)
         return size
 
     @model_validator(mode="after")

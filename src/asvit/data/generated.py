@@ -252,14 +252,20 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+def shape_size_problem(shape_size: tuple[float, float]) -> str | None:
+    """Why ``shape_size`` is not a usable radius range (low, high), or None when it is."""
+    low, high = shape_size
+    return None if 0 < low <= high <= 0.5 else "need 0 < low <= high <= 0.5 (fractions of the image side)"
+
+
 def generate_shapes(count: int, num_classes: int, image_size: int, seed: int,
                     shape_size: tuple[float, float] = SHAPE_SIZE) -> tuple[Tensor, Tensor]:
     """``count`` images (uint8, (count, 3, image_size, image_size)) and their int64 labels, with classes
     balanced to within one image, all determined by ``seed``; each shape's radius is drawn uniformly
     from ``shape_size`` (fractions of the side: smaller shapes make a harder task)."""
-    low, high = shape_size
-    if not 0 < low <= high <= 0.5:
-        raise DataError(f"data.shape_size={list(shape_size)}: need 0 < low <= high <= 0.5 (fractions of the side)")
+    problem = shape_size_problem(shape_size)
+    if problem:
+        raise DataError(f"data.shape_size={list(shape_size)}: {problem}")
     names = shape_names(num_classes)
     gen = generator(seed)
     labels = (torch.arange(count) % num_classes)[torch.randperm(count, generator=gen)]

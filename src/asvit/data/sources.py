@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 
 from . import cifar, imagefolder
 from .errors import DataError
-from .generated import SHAPE_SIZE, generate_shapes, shape_names
+from .generated import generate_shapes, shape_names
 from .imageops import channel_stats, grey_to_rgb, resize_images
 from .sampling import SPLITS, generator, split_seed, subset_indices
 from .storage import ImageSet, save_split, split_file
@@ -31,7 +31,7 @@ class SourceRequest:
     num_classes: int
     train_size: int
     val_size: int
-    shape_size: tuple[float, float] = SHAPE_SIZE  # generated only: the shapes' radius range
+    shape_size: tuple[float, float]  # generated only: the shapes' radius range
 
     def size(self, split: str) -> int:
         """The requested number of images of ``split``."""
