@@ -1,14 +1,17 @@
 """Stage ``kendall``: Kendall tau and Spearman rho (bootstrap 95% intervals) and top-k overlap of
-every proxy and predictor (the rank aggregation of ``predictor.aggregate`` and the learned ranker's
-out-of-fold predictions) against the trained accuracies, beside the ground truth's own test-retest tau (one
+every proxy and predictor (the rank aggregation of ``predictor.aggregate``, the learned ranker's
+out-of-fold predictions and the supernet's inherited-weight accuracy) against the trained
+accuracies, each with the seconds it cost, beside the ground truth's own test-retest tau (one
 training seed against another: the ceiling); the scatter data and the tau-per-proxy bars for
 ``dvc plots show``."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from asvit.config import load_params
+from asvit.cost import SUPERNET, ranking_seconds
 from asvit.correlation import (agreement_table, format_agreements, read_scores, read_seed_columns, read_truth,
                                truth_reliability)
 from asvit.errors import exit_on_user_error
@@ -18,6 +21,8 @@ from asvit.tracking import stage_run
 SCORES = Path("artifacts/scores.csv")
 TRUTH = Path("artifacts/groundtruth.csv")
 PREDICTIONS = Path("artifacts/predictions.csv")  # the learned ranker's out-of-fold predictions
+INHERITED = Path("artifacts/supernet.csv")  # the supernet's inherited-weight accuracies
+COSTS = {stage: Path(f"metrics/{stage}.json") for stage in ("score", "groundtruth", "supernet")}
 METRICS = Path("metrics/kendall.json")
 PLOT = Path("plots/kendall.csv")
 TAUS = Path("plots/kendall_taus.csv")
@@ -29,7 +34,14 @@ def main() -> None:
     config = params.kendall
     scores, truth = read_scores(SCORES), read_truth(TRUTH, config.truth_column)
     learned = pd.read_csv(PREDICTIONS, dtype={"id": str}).set_index("id")["cv_prediction"].rename(PREDICTOR)
-    scores = scores.join(rank_aggregate(scores, params.predictor.aggregate)).join(learned)
+    inherited = pd.read_csv(INHERITED, dtype={"id": str}).set_index("id")["inherited_top1"].rename(SUPERNET)
+    scores = scores.join(rank_aggregate(scores, params.predictor.aggregate)).join(learned).join(inherited)
+    cost = {stage: json.loads(path.read_text()) for stage, path in COSTS.items()}
+    seconds = ranking_seconds(
+        len(scores), cost["score"]["seconds_per_architecture"], params.predictor.aggregate,
+        cost["groundtruth"]["train_seconds_per_topology"] * cost["groundtruth"]["topologies"],
+        cost["supernet"]["train_seconds"]
+        + cost["supernet"]["inherited_seconds_per_architecture"] * cost["supernet"]["architectures"])
     with stage_run("kendall", {"kendall": config.model_dump(), "predictor": params.predictor.model_dump()}) as run:
         table = agreement_table(scores, truth, config.top_k, config.resamples, config.seed)
         per_seed = read_seed_columns(TRUTH, config.truth_column)
@@ -37,14 +49,17 @@ def main() -> None:
                        if per_seed.shape[1] >= 2 else None)
         ceiling = reliability.ceiling.kendall_tau if reliability else None
         run.write_metrics(METRICS, {"ground_truth": reliability.to_dict() if reliability else {"seeds": 1},
-                                    **{name: {**a.to_dict(), "ceiling_tau": ceiling} for name, a in table.items()}})
+                                    **{name: {**a.to_dict(), "ceiling_tau": ceiling, "seconds": seconds[name]}
+                                       for name, a in table.items()}})
         PLOT.parent.mkdir(exist_ok=True)
         scores.join(truth.rename("accuracy"), how="inner").to_csv(PLOT, index_label="id")
         pd.DataFrame([{"predictor": name, "kendall_tau": a.kendall_tau, "low": a.kendall_ci.low,
-                       "high": a.kendall_ci.high, "ceiling": ceiling} for name, a in table.items()]
+                       "high": a.kendall_ci.high, "ceiling": ceiling, "seconds": seconds[name]}
+                      for name, a in table.items()]
                      ).to_csv(TAUS, index=False)
         run.log_artifact(PLOT)
     print(format_agreements(table, reliability))
+    print("seconds to rank them: " + ", ".join(f"{name} {seconds[name]:.0f}" for name in table))
     if reliability:
         print(f"ground truth: {reliability.seeds} seeds, accuracy spread {reliability.spread:.2f}, "
               f"seed noise {reliability.seed_noise:.2f}")

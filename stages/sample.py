@@ -13,7 +13,9 @@ OUT = Path("artifacts/topologies.jsonl")
 @exit_on_user_error
 def main() -> None:
     params = load_params()
-    records = sample_records(params.space.name, params.sample.count, params.sample.seed)
+    space = params.space
+    records = sample_records(space.autoformer_space() if space.record_format == "autoformer" else space.name,
+                             params.sample.count, params.sample.seed)
     with stage_run("sample", {"space": params.space.model_dump(), "sample": params.sample.model_dump()}) as run:
         write_records(OUT, records)
         run.log_metrics({"architectures_sampled": len(records)})

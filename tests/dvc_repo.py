@@ -17,13 +17,15 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN = "Data and pipelines are up to date."  # what `dvc status` prints when nothing would run
 NO_STORE = {"MLFLOW_TRACKING_URI": None}  # stage runs log to the project's own store, as for a user
-# Every stage of the default pipeline in seconds: 4 topologies, 1 epoch, a 3-step search, no growth,
-# a detector trained for one epoch on 8 generated images.
+# Every stage of the default pipeline in seconds: 4 topologies, 1 epoch, a 3-step search, a supernet
+# evolved over 2 generations of 4, no growth, a detector trained for one epoch on 8 generated images.
 TINY = {"data": {"train_size": 64, "val_size": 32, "num_classes": 3},
         "sample": {"count": 4, "seed": 1},
         "proxy": {"image_size": 32, "repeats": 1, "batch_size": 4, "workers": 1,
                   "names": ["length_distortion", "ntk_cond", "params", "flops", "synflow", "dss"]},
-        "groundtruth": {"width": 4, "workers": 1, "recipe": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0}},
+        "groundtruth": {"width": 8, "workers": 1, "recipe": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0}},
+        "supernet": {"heldout": 16, "recipe": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0},
+                     "evolution": {"population": 4, "generations": 2, "parents": 2, "mutations": 1, "crossovers": 1}},
         "kendall": {"resamples": 50},
         "predictor": {"folds": 2},
         "search": {"steps": 3},

@@ -13,6 +13,7 @@ from asvit.data import prepare_classification
 from asvit.errors import AsvitError
 from asvit.executor import Engine
 from asvit.records import ArchRecord
+from asvit.models import AutoFormerViT
 from asvit.space import AutoFormerArch, sample_topologies
 
 RECIPE = Recipe(epochs=2, batch_size=16, lr=1e-3, warmup_epochs=0, phase_ends=None)
@@ -99,11 +100,28 @@ def test_accuracies_are_recorded(records, data, tmp_path):
 def test_bad_input_fails_before_any_training(records, data, tmp_path):
     with pytest.raises(AsvitError, match="run the `data` stage"):
         run(records, tmp_path / "nothing", tmp_path / "gt.csv", tmp_path / "state")
-    autoformer = ArchRecord("af", AutoFormerArch(32, 1, (1,), (2.0,)), {})
-    with pytest.raises(AsvitError, match="groundtruth: record 'af' is not an As-ViT topology"):
+    autoformer = ArchRecord("af", AutoFormerArch(32, 1, (1,), (2.0,), patch_size=5, head_dim=8), {})
+    with pytest.raises(AsvitError, match="groundtruth: record 'af' has patch size 5, which does not divide the 32 px"):
         run([*records, autoformer], data, tmp_path / "gt.csv", tmp_path / "state")
+    with pytest.raises(AsvitError, match="groundtruth.recipe.phase_ends: progressive re-tokenization needs"):
+        groundtruth.train_groundtruth([ArchRecord("af", AutoFormerArch(32, 1, (1,), (2.0,), patch_size=4), {})],
+                                      data, RECIPE.model_copy(update={"phase_ends": [0.2, 0.4], "epochs": 5}), 4,
+                                      tmp_path / "gt.csv", tmp_path / "state", progress=False)
     big_batch = RECIPE.model_copy(update={"batch_size": 1000})
     with pytest.raises(AsvitError, match="groundtruth.recipe.batch_size"):
         groundtruth.train_groundtruth(records, data, big_batch, 4, tmp_path / "gt.csv", tmp_path / "state",
                                       progress=False)
     assert not (tmp_path / "gt.csv").exists()
+
+
+def test_autoformer_space_networks_train_as_they_are(data, tmp_path):
+    archs = [AutoFormerArch(16, 1, (1,), (2.0,), patch_size=8, head_dim=8),
+             AutoFormerArch(24, 2, (2, 1), (2.0, 3.0), patch_size=8, head_dim=8)]
+    out = tmp_path / "gt.csv"
+    summary = groundtruth.train_groundtruth([ArchRecord(f"af-{i}", a, {}) for i, a in enumerate(archs)], data,
+                                            RECIPE, 4, out, tmp_path / "state", progress=False)
+    assert summary["trained_now"] == 2
+    rows = table(out)
+    assert [r["arch"] for r in rows] == [str(a) for a in archs]  # the width argument applies to As-ViT only
+    assert [int(r["params"]) for r in rows] == [
+        sum(p.numel() for p in AutoFormerViT(a, num_classes=3, image_size=32).parameters()) for a in archs]

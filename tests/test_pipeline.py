@@ -21,15 +21,21 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     assert len((origin / "artifacts/scores.csv").read_text().splitlines()) == 5
     assert "seconds_per_architecture" in json.loads((origin / "metrics/score.json").read_text())
     kendall = json.loads((origin / "metrics/kendall.json").read_text())
-    assert set(kendall) == {*TINY["proxy"]["names"], "rank_aggregate", "predictor", "ground_truth"}
+    assert set(kendall) == {*TINY["proxy"]["names"], "rank_aggregate", "predictor", "supernet", "ground_truth"}
     assert set(kendall["ground_truth"]) >= {"seeds", "ceiling", "spread", "seed_noise"}
     assert kendall["params"]["n"] == 4 and -1 <= kendall["params"]["kendall_tau"] <= 1
+    assert kendall["supernet"]["n"] == 4 and kendall["supernet"]["seconds"] > 0
+    assert kendall["rank_aggregate"]["seconds"] == pytest.approx(
+        sum(kendall[name]["seconds"] for name in ("length_distortion", "ntk_cond", "flops")))
     plot = (origin / "plots/kendall.csv").read_text().splitlines()
-    assert plot[0] == ",".join(["id", *TINY["proxy"]["names"], "rank_aggregate", "predictor", "accuracy"])
+    assert plot[0] == ",".join(["id", *TINY["proxy"]["names"], "rank_aggregate", "predictor", "supernet", "accuracy"])
     assert len(plot) == 5
     assert (origin / "artifacts/groundtruth.csv").read_text().splitlines()[0] == (
         "id,arch,val_top1,val_top5,params,val_top1_seed0,val_top1_seed1,val_top5_seed0,val_top5_seed1")
     assert set(json.loads((origin / "artifacts/seed.json").read_text())) == {"seed", "method", "proxies", "steps"}
+    supernet_seed = json.loads((origin / "artifacts/supernet_seed.json").read_text())
+    assert supernet_seed["method"] == "supernet-evolution" and "seed" in supernet_seed
+    assert len((origin / "artifacts/supernet.csv").read_text().splitlines()) == 5
     assert (origin / "models/asvit-g00.pt").is_file()
     assert set(json.loads((origin / "metrics/evaluate.json").read_text())) == {"asvit-g00"}
     detect = json.loads((origin / "metrics/detect.json").read_text())
@@ -42,8 +48,8 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     [experiment] = [e for e in client.search_experiments() if e.name == "asvit"]
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags["stage"] for r in runs) == sorted(
-        ["data", "sample", "score", "groundtruth", "predictor", "objective", "kendall", "search", "grow", "train",
-         "evaluate", "detect_data", "detect"])
+        ["data", "sample", "score", "groundtruth", "supernet", "predictor", "objective", "kendall", "search", "grow",
+         "train", "evaluate", "detect_data", "detect"])
     assert all(r.data.tags["dvc_experiment"] == "workspace" and len(r.data.tags["git_revision"]) == 40
                for r in runs)
     score = next(r for r in runs if r.data.tags["stage"] == "score")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from asvit.space import ArchitectureError, AutoFormerArch, AutoFormerSpace
-from asvit.supernet import SuperAutoFormer, extract_subnet, largest_arch, sample_subnet
+from asvit.supernet import SuperAutoFormer, Subnet, cyclic_offsets, extract_subnet, largest_arch, sample_subnet
 
 SPACE = AutoFormerSpace(embed_dims=(32, 48), heads=(1, 2), mlp_ratios=(2.0, 3.0), depths=(2, 3))
 SIZE, CLASSES = 32, 5
@@ -138,7 +138,7 @@ def test_an_arch_outside_the_space_is_rejected_by_field(arch, field):
 
 def test_sample_subnet_stays_inside_the_space_and_covers_every_choice():
     rng, net = random.Random(0), SuperAutoFormer(SPACE, num_classes=CLASSES, image_size=SIZE)
-    archs = [sample_subnet(SPACE, rng) for _ in range(300)]
+    archs = [sample_subnet(SPACE, rng).arch for _ in range(300)]
     for arch in archs:
         net.check(arch)
         assert arch.embed_dim in SPACE.embed_dims and arch.depth in SPACE.depths
@@ -149,3 +149,64 @@ def test_sample_subnet_stays_inside_the_space_and_covers_every_choice():
         deep = [a for a in archs if a.depth > layer]
         assert {a.num_heads[layer] for a in deep} == set(SPACE.heads)
         assert {a.mlp_ratio[layer] for a in deep} == set(SPACE.mlp_ratios)
+
+
+def test_identity_shifting_maps_every_arrangement_to_the_first_blocks():
+    rng = random.Random(0)
+    shifted = [sample_subnet(SPACE, rng, identity_shifting=True) for _ in range(200)]
+    assert all(s.blocks == tuple(range(s.arch.depth)) for s in shifted)
+    in_place = [sample_subnet(SPACE, rng, identity_shifting=False) for _ in range(200)]
+    shallow = {s.blocks for s in in_place if s.arch.depth == 2}
+    assert shallow == {(0, 1), (0, 2), (1, 2)}  # the identity layer sits anywhere, layers keep their order
+
+
+def test_equivalent_arrangements_share_weights_only_with_identity_shifting():
+    net, x = supernet(), images()
+    arch = ARCHS["smallest"]  # depth 2 of 3: one identity layer
+    arrangements = [Subnet(arch, blocks) for blocks in ((0, 1), (0, 2), (1, 2))]
+    with torch.no_grad():
+        canonical = net(x, Subnet.canonical(arch))
+        in_place = [net(x, s) for s in arrangements]
+    torch.testing.assert_close(canonical, in_place[0], rtol=0, atol=0)  # blocks (0, 1) is the canonical form
+    assert not torch.allclose(in_place[1], canonical) and not torch.allclose(in_place[2], canonical)
+    torch.testing.assert_close(net(x, arrangements[2]), extract_and_run(net, arrangements[2], x), rtol=0, atol=1e-10)
+
+
+def extract_and_run(net: SuperAutoFormer, subnet: Subnet, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return extract_subnet(net, subnet)(x)
+
+
+@pytest.mark.parametrize("widths, total", [((32, 48), 48), ((192, 216, 240), 240), ((320, 384, 448), 448),
+                                           ((16, 24, 32, 40), 40)])
+def test_cyclic_windows_use_every_channel_a_balanced_number_of_times(widths, total):
+    offsets = cyclic_offsets(widths, total)
+    usage = torch.zeros(total, dtype=torch.long)
+    for width, offset in offsets.items():
+        usage[(offset + torch.arange(width)) % total] += 1
+    assert usage.sum() == sum(widths)
+    assert usage.max() - usage.min() <= 1  # measured balance: every channel serves floor or ceil(sum / W) widths
+    leading = torch.zeros(total, dtype=torch.long)
+    for width in widths:
+        leading[:width] += 1
+    assert leading.max() - leading.min() == len(widths) - 1  # the plain leading slice is unbalanced
+
+
+def test_cyclic_sharing_takes_the_rotated_window_everywhere():
+    torch.manual_seed(0)
+    net = SuperAutoFormer(SPACE, num_classes=CLASSES, image_size=SIZE, cyclic=True).double().eval()
+    with torch.no_grad():
+        for name, param in net.named_parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    arch = ARCHS["mixed-wide"]  # width 48 = W: the whole ring, starting at channel 32
+    channels = (32 + torch.arange(48)) % 48
+    small, big = dict(extract_subnet(net, arch).named_parameters()), dict(net.largest.named_parameters())
+    assert torch.equal(small["patch_embed.weight"], big["patch_embed.weight"][channels])
+    assert torch.equal(small["blocks.1.mlp.fc1.weight"], big["blocks.1.mlp.fc1.weight"][:144][:, channels])
+    assert torch.equal(small["head.weight"], big["head.weight"][:, channels])
+    for arch in ARCHS.values():
+        x = images()
+        torch.testing.assert_close(net(x, arch), extract_and_run(net, Subnet.canonical(arch), x), rtol=0,
+                                   atol=1e-10)
+    with pytest.raises(ArchitectureError, match="embed_dim 40"):
+        net.check(AutoFormerArch(40, 2, (1, 1), (2.0, 2.0)))

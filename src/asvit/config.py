@@ -15,6 +15,7 @@ from .errors import AsvitError
 if TYPE_CHECKING:
     from .executor import Engine
     from .proxies import ScoreSettings
+    from .space import AutoFormerSpace
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -29,15 +30,49 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class EmbeddedAutoFormerParams(Section):
+    """The scaled-down AutoFormer space of ``space.name: autoformer-embedded``: AutoFormer's network
+    with a small patch, a narrow per-head q/k/v width and small choice sets, so that its ground
+    truth and supernet train on a CPU in minutes."""
+
+    patch_size: int = Field(4, ge=1, description="patch side P in pixels (AutoFormer: 16)")
+    head_dim: int = Field(16, ge=1, description="q/k/v width per head d (AutoFormer: 64)")
+    embed_dims: list[int] = Field(default_factory=lambda: [32, 48, 64], min_length=1)
+    heads: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+    mlp_ratios: list[float] = Field(default_factory=lambda: [2.0, 3.0, 4.0], min_length=1)
+    depths: list[int] = Field(default_factory=lambda: [2, 3, 4], min_length=1)
+
+    @field_validator("embed_dims", "heads", "mlp_ratios", "depths")
+    @classmethod
+    def _positive_distinct(cls, values: list[float]) -> list[float]:
+        if any(v <= 0 for v in values) or len(set(values)) != len(values):
+            raise ValueError("expected distinct choices above 0")
+        return values
+
+
 class SpaceParams(Section):
     """Which search space ``sample`` draws from."""
 
-    name: Literal["asvit", "autoformer-tiny", "autoformer-small", "autoformer-base"] = "asvit"
+    name: Literal["asvit", "autoformer-embedded", "autoformer-tiny", "autoformer-small", "autoformer-base"] = "asvit"
+    autoformer_embedded: EmbeddedAutoFormerParams = EmbeddedAutoFormerParams()
 
     @property
     def record_format(self) -> str:
         """The architecture-record format of this space: ``asvit`` or ``autoformer``."""
         return self.name.split("-")[0]
+
+    def autoformer_space(self) -> AutoFormerSpace:
+        """The choice sets of an ``autoformer-*`` space."""
+        from .space import AUTOFORMER_SPACES, AutoFormerSpace
+
+        family = self.name.removeprefix("autoformer-")
+        if family == "embedded":
+            e = self.autoformer_embedded
+            return AutoFormerSpace(tuple(e.embed_dims), tuple(e.heads), tuple(e.mlp_ratios), tuple(e.depths),
+                                   patch_size=e.patch_size, head_dim=e.head_dim)
+        if family not in AUTOFORMER_SPACES:
+            raise ValueError(f"space.name {self.name!r} is not an AutoFormer space")
+        return AUTOFORMER_SPACES[family]
 
 
 class SampleParams(Section):
@@ -285,6 +320,66 @@ class GroundtruthParams(Section):
     recipe: Recipe = Recipe(epochs=5, batch_size=64, lr=2e-3, warmup_epochs=1, phase_ends=None)
 
 
+class VitasParams(Section):
+    """ViTAS's supernet-training options (docs/design.md section 11); all false is plain per-position
+    weight entanglement, identity shifting alone is AutoFormer's own convention."""
+
+    cyclic_sharing: bool = Field(False, description="embedding width w takes a rotating window of channels so "
+                                 "that every channel serves a comparable share of the candidate widths")
+    identity_shifting: bool = Field(True, description="a subnet's skipped layers move to the end, so every "
+                                    "arrangement of the same layers shares one set of weights")
+    weak_augmentation: bool = Field(False, description="train without Mixup, CutMix and label smoothing")
+
+
+class EvolutionParams(Section):
+    """AutoFormer's evolutionary search over the trained supernet; fitness is the inherited-weight
+    top-1 on the held-out images."""
+
+    population: int = Field(50, ge=2)
+    generations: int = Field(20, ge=1)
+    parents: int = Field(10, ge=1, description="the fittest this many of a generation breed the next")
+    mutations: int = Field(25, ge=0, description="mutated parents per generation")
+    crossovers: int = Field(25, ge=0, description="crossed pairs of parents per generation")
+    mutation_prob: float = Field(0.4, ge=0, le=1, description="resampling probability of depth and embedding "
+                                 "width (As-ViT space: of each decision)")
+    layer_mutation_prob: float = Field(0.2, ge=0, le=1, description="resampling probability of each layer's "
+                                       "heads and MLP ratio")
+    min_params: int | None = Field(None, ge=1, description="candidates below this parameter count are never "
+                                   "evaluated")
+    max_params: int | None = Field(None, ge=1, description="candidates above this are never evaluated")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvolutionParams:
+        if self.parents > self.population:
+            raise ValueError(f"supernet.evolution.parents ({self.parents}) exceeds the population ({self.population})")
+        if self.min_params is not None and self.max_params is not None and self.min_params > self.max_params:
+            raise ValueError(f"supernet.evolution.min_params ({self.min_params}) exceeds max_params "
+                             f"({self.max_params})")
+        return self
+
+
+class SupernetParams(Section):
+    """The one-shot supernet baseline (docs/design.md section 11): a weight-sharing supernet over the
+    configured space trained one uniformly sampled subnet per step on the training images less the
+    held-out ones, every sampled architecture's inherited-weight accuracy, and evolution over it."""
+
+    seed: int = 0
+    heldout: int = Field(1000, ge=1, description="last training images held out from supernet training: "
+                         "inherited-weight accuracy and evolution fitness are measured on them")
+    eval_batch_size: int = Field(256, ge=1)
+    recipe: Recipe = Recipe(epochs=10, batch_size=64, lr=2e-3, warmup_epochs=1, mixup=0.8, cutmix=1.0,
+                            phase_ends=None)
+    vitas: VitasParams = VitasParams()
+    evolution: EvolutionParams = EvolutionParams()
+
+    def training_recipe(self) -> Recipe:
+        """``recipe``, less Mixup, CutMix and label smoothing under ``vitas.weak_augmentation``."""
+        if not self.vitas.weak_augmentation:
+            return self.recipe
+        return self.recipe.model_copy(update={"mixup": 0.0, "cutmix": 0.0, "label_smoothing": 0.0})
+
+
 class KendallParams(Section):
     """Rank correlation of every proxy with the ground truth."""
 
@@ -389,6 +484,7 @@ class Params(Section):
     sample: SampleParams = SampleParams()
     proxy: ProxyParams = ProxyParams()
     groundtruth: GroundtruthParams = GroundtruthParams()
+    supernet: SupernetParams = SupernetParams()
     kendall: KendallParams = KendallParams()
     predictor: PredictorParams = PredictorParams()
     search: SearchParams = SearchParams()
@@ -403,6 +499,24 @@ class Params(Section):
         unmeasured = [n for n in self.predictor.aggregate if n not in self.proxy.names]
         if unmeasured:
             raise ValueError(f"predictor.aggregate: {', '.join(unmeasured)} not in proxy.names, so never measured")
+        return self
+
+    @model_validator(mode="after")
+    def _heldout_leaves_training_images(self) -> Params:
+        if self.data.source == "generated" and self.supernet.heldout >= self.data.train_size:
+            raise ValueError(f"supernet.heldout: {self.supernet.heldout} held-out images leave none of the "
+                             f"{self.data.train_size} training images (data.train_size) to train the supernet on")
+        return self
+
+    @model_validator(mode="after")
+    def _images_split_into_patches(self) -> Params:
+        if self.space.record_format != "autoformer":
+            return self
+        patch = self.space.autoformer_space().patch_size
+        for key, side in (("data.image_size", self.data.image_size), ("proxy.image_size", self.proxy.image_size)):
+            if side % patch:
+                raise ValueError(f"{key}: {side} px is not a multiple of the patch size {patch} of space "
+                                 f"{self.space.name!r}")
         return self
 
 

@@ -1,4 +1,5 @@
-"""Ground truth for the Kendall-tau study: every sampled topology trained with one fixed recipe on
+"""Ground truth for the Kendall-tau study: every sampled architecture (an As-ViT topology at the
+stage-1 width ``groundtruth.width``, or an AutoFormer-space network) trained with one fixed recipe on
 the prepared dataset from ``seeds`` training seeds, its validation accuracy recorded per seed and
 averaged. Two seeds give the ground truth's own test-retest agreement (:func:`seed_columns`), the
 ceiling no predictor of it can pass.
@@ -28,9 +29,9 @@ from .data import dataset_info, open_classification
 from .errors import AsvitError
 from .executor import Engine, task_result
 from .fingerprint import source_digest
-from .models import ASViT
+from .models import Architecture, build_network
 from .records import ArchRecord
-from .space import Topology
+from .space import AutoFormerArch, Topology
 from .table import ResumableTable
 from .train import check_fit, fit
 
@@ -51,11 +52,11 @@ TRAINING_CODE = ("asvit.groundtruth", "asvit.train", "asvit.models", "asvit.spac
 
 @dataclass(frozen=True)
 class TrainingJob:
-    """One topology to train: everything a worker process needs."""
+    """One architecture to train: everything a worker process needs."""
 
     id: str
     arch: str
-    topology: Topology
+    network: Architecture
     data_dir: Path
     recipe: Recipe
     num_classes: int
@@ -65,14 +66,15 @@ class TrainingJob:
 
 
 def train_one(job: TrainingJob) -> tuple[dict[str, object], float]:
-    """Train ``job.topology`` from each of ``job.seeds`` (each seed continuing its own checkpoint, kept
+    """Train ``job.network`` from each of ``job.seeds`` (each seed continuing its own checkpoint, kept
     until every seed is done); return its row and its training seconds."""
     train_set, val_set = open_classification(job.data_dir, "train"), open_classification(job.data_dir, "val")
     row: dict[str, object] = {"id": job.id, "arch": job.arch}
     seconds = 0.0
+    image_size = int(train_set[0][0].shape[-1])
     for k, seed in enumerate(job.seeds):
         torch.manual_seed(seed)
-        model = ASViT(job.topology, num_classes=job.num_classes, drop_path_rate=job.recipe.drop_path)
+        model = build_network(job.network, job.num_classes, image_size, job.recipe.drop_path)
         result = fit(model, train_set, val_set, job.recipe, checkpoint_dir=job.checkpoints / f"seed{k}",
                      progress=False, seed=seed, key=job.key, desc=job.id, validate_every_epoch=False)
         row.update({f"val_top1_seed{k}": result.top1, f"val_top5_seed{k}": result.top5,
@@ -97,19 +99,19 @@ def _run(jobs: Sequence[TrainingJob], pool: Executor | None) -> Iterator[tuple[d
 def train_groundtruth(records: Sequence[ArchRecord], data_dir: Path, recipe: Recipe, width: int, out: Path,
                       state_dir: Path, seed: int = 0, progress: bool = True, engine: Engine = Engine(),
                       key: str = "groundtruth", seeds: int = 1) -> dict[str, object]:
-    """Train each As-ViT record at stage-1 width ``width`` from seeds ``seed``, ..., ``seed + seeds - 1``
-    and append its validation accuracies to ``out``; every topology is checked against the recipe
-    and the data before any training."""
+    """Train each record (As-ViT topologies at stage-1 width ``width``, AutoFormer-space networks as
+    they are) from seeds ``seed``, ..., ``seed + seeds - 1`` and append its validation accuracies to
+    ``out``; every architecture is checked against the recipe and the data before any training."""
     info = dataset_info(data_dir)
     train_size = len(open_classification(data_dir, "train"))
     jobs = []
     for record in records:
-        if not isinstance(record.arch, Topology):
-            raise AsvitError(f"{key}: record {record.id!r} is not an As-ViT topology; the ground-truth "
-                             "stage trains the As-ViT space (space.name: asvit)")
-        topology = record.arch.scaled(width=width)
-        check_fit(recipe, topology, info["image_size"], train_size, key=f"{key}.recipe")
-        jobs.append(TrainingJob(record.id, str(record.arch), topology, Path(data_dir).resolve(), recipe,
+        network = record.arch.scaled(width=width) if isinstance(record.arch, Topology) else record.arch
+        check_fit(recipe, network, info["image_size"], train_size, key=f"{key}.recipe")
+        if isinstance(network, AutoFormerArch) and info["image_size"] % network.patch_size:
+            raise AsvitError(f"{key}: record {record.id!r} has patch size {network.patch_size}, which does not "
+                             f"divide the {info['image_size']} px images of {data_dir}")
+        jobs.append(TrainingJob(record.id, str(record.arch), network, Path(data_dir).resolve(), recipe,
                                 info["num_classes"], tuple(range(seed, seed + seeds)),
                                 Path(state_dir).resolve() / record.id, f"{key}.recipe"))
     with ExitStack() as stack:  # the engine is reached before the table is touched

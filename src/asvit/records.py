@@ -11,8 +11,8 @@ from typing import Any
 
 from .atomic import atomic_path
 from .errors import AsvitError
-from .space import (AUTOFORMER_SPACES, ArchitectureError, AutoFormerArch, Topology, TopologyError,
-                    sample_autoformer, sample_topologies)
+from .space import (ArchitectureError, AutoFormerArch, AutoFormerSpace, Topology, TopologyError, sample_autoformer,
+                    sample_topologies)
 
 SPACES = ("asvit", "autoformer")
 
@@ -86,20 +86,18 @@ def write_records(path: Path | str, records: list[dict[str, Any]]) -> None:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
-def sample_records(space: str, count: int, seed: int) -> list[dict[str, Any]]:
-    """``count`` distinct architecture records drawn uniformly from ``space`` (``asvit`` or
-    ``autoformer-{tiny,small,base}``), with ids ``arch-0000``, ``arch-0001``, ..."""
+def sample_records(space: str | AutoFormerSpace, count: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` distinct architecture records drawn uniformly from ``space`` (``asvit`` or the
+    choice sets of an AutoFormer space), with ids ``arch-0000``, ``arch-0001``, ..."""
     if space == "asvit":
         bodies = [{"topology": t.seed_string()} for t in sample_topologies(count, seed)]
-    else:
-        family = space.removeprefix("autoformer-")
-        if family not in AUTOFORMER_SPACES:
-            raise RecordError(f"unknown space {space!r}; allowed: asvit, "
-                              + ", ".join(f"autoformer-{n}" for n in AUTOFORMER_SPACES))
+    elif isinstance(space, AutoFormerSpace):
         rng = random.Random(seed)
         unique: dict[str, dict[str, Any]] = {}
         while len(unique) < count:
-            body = sample_autoformer(AUTOFORMER_SPACES[family], rng).to_record()
+            body = sample_autoformer(space, rng).to_record()
             unique.setdefault(json.dumps(body), body)
         bodies = list(unique.values())
+    else:
+        raise RecordError(f"unknown space {space!r}; expected 'asvit' or an AutoFormerSpace")
     return [{"id": f"arch-{i:04d}", **body} for i, body in enumerate(bodies)]

@@ -2,7 +2,7 @@
 
 from .asvit import ASViT
 from .autoformer import AutoFormerViT
-from .build import attention_kernel, build_network
+from .build import Architecture, attention_kernel, build_network
 from .forward_attention import jvp_attention
 
-__all__ = ["ASViT", "AutoFormerViT", "attention_kernel", "build_network", "jvp_attention"]
+__all__ = ["ASViT", "Architecture", "AutoFormerViT", "attention_kernel", "build_network", "jvp_attention"]

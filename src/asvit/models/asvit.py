@@ -23,6 +23,7 @@ class ASViT(nn.Module):
                  drop_path_rate: float = 0.0) -> None:
         super().__init__()
         self.topology = topology
+        self.num_classes = num_classes
         widths, heads = topology.widths, topology.stage_heads
         total = sum(topology.depths)
         rates = [drop_path_rate * i / max(1, total - 1) for i in range(total)]  # plain floats: meta-device safe
@@ -38,6 +39,11 @@ class ASViT(nn.Module):
         self.head = nn.Sequential(nn.Linear(self.num_features, self.num_features), nn.Tanh(),
                                   nn.Linear(self.num_features, num_classes))
         self.apply(init_weights)
+
+    @property
+    def arch(self) -> Topology:
+        """The architecture the network was built from (every trainable network has one)."""
+        return self.topology
 
     def set_tokenizer(self, stride: int, dilation: int = 1) -> None:
         """Change the stage-1 tokenizer's stride and dilation; its weights are untouched."""

@@ -1,6 +1,7 @@
-"""A ViT of the AutoFormer space: patch 16, one embedding width, per-layer heads and MLP ratio,
-q/k/v width 64 x heads, a class token, learned absolute position embeddings and, in every
-attention, AutoFormer's 2D relative position encodings for keys and values."""
+"""A ViT of the AutoFormer space: patch P (16 in AutoFormer), one embedding width, per-layer heads
+and MLP ratio, q/k/v width d x heads (d = 64 in AutoFormer), a class token, learned absolute
+position embeddings and, in every attention, AutoFormer's 2D relative position encodings for keys
+and values."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ import torch.nn.functional as F
 from timm.layers import Attention, Mlp, trunc_normal_
 from torch import nn
 
-from ..space.autoformer import HEAD_DIM, AutoFormerArch
+from ..space.autoformer import AutoFormerArch
 from .init import init_weights
 
-PATCH = 16
 MAX_DISTANCE = 14  # relative distances along each grid axis are clipped to [-14, 14]
 
 
@@ -86,44 +86,44 @@ def relative_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_k:
 class RelativePositionAttention(Attention):
     """Multi-head self-attention with 2D relative position embeddings on keys and values.
 
-    timm's :class:`~timm.layers.Attention` provides the q/k/v Linear (``dim`` -> 3 x heads x 64 with
+    timm's :class:`~timm.layers.Attention` provides the q/k/v Linear (``dim`` -> 3 x heads x d with
     bias, output rows q, k, v and head-major within each, so a weight-sharing supernet can slice it
     by head) and the output projection; being one, this module is also found by the code that
     looks for attention layers (the DSS proxy, :func:`~asvit.models.attention_kernel`). With
     r^K, r^V the embeddings of ``rel_pos_k`` and ``rel_pos_v``, each head computes
 
-        a_ij = (q_i . k_j + q_i . r^K_ij) / sqrt(64),  p_ij = softmax_j(a_ij),
+        a_ij = (q_i . k_j + q_i . r^K_ij) / sqrt(d),  p_ij = softmax_j(a_ij),
         o_i = sum_j p_ij (v_j + r^V_ij),
 
     then the heads are concatenated and projected. The relative terms are batched matrix products
-    over the gathered (N, N, 64) embeddings; the attention always runs as these plain operations
+    over the gathered (N, N, d) embeddings; the attention always runs as these plain operations
     (``fused_attn`` is ignored), which have forward- and reverse-mode derivatives and vmap rules.
     """
 
-    def __init__(self, dim: int, heads: int, grid: int) -> None:
-        super().__init__(dim, num_heads=heads, attn_head_dim=HEAD_DIM, qkv_bias=True)
-        self.rel_pos_k = RelativePosition2D(HEAD_DIM, grid)
-        self.rel_pos_v = RelativePosition2D(HEAD_DIM, grid)
+    def __init__(self, dim: int, heads: int, grid: int, head_dim: int) -> None:
+        super().__init__(dim, num_heads=heads, attn_head_dim=head_dim, qkv_bias=True)
+        self.rel_pos_k = RelativePosition2D(head_dim, grid)
+        self.rel_pos_v = RelativePosition2D(head_dim, grid)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         batch, tokens, _ = x.shape
         if tokens != self.rel_pos_k.tokens:
             raise ValueError(f"relative positions are built for {self.rel_pos_k.tokens} tokens, got {tokens}")
         qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # each (B, heads, N, 64)
+        q, k, v = qkv.unbind(0)  # each (B, heads, N, d)
         out = relative_attention(q, k, v, self.rel_pos_k(), self.rel_pos_v(), self.attn_drop)
         out = out.transpose(1, 2).reshape(batch, tokens, self.attn_dim)
         return self.proj_drop(self.proj(out))
 
 
 class AutoFormerBlock(nn.Module):
-    """Pre-norm block with global attention of ``heads`` x 64 q/k/v width and relative positions
-    on a ``grid`` x ``grid`` patch grid plus a class token."""
+    """Pre-norm block with global attention of ``heads`` x ``head_dim`` q/k/v width and relative
+    positions on a ``grid`` x ``grid`` patch grid plus a class token."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float, grid: int) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, grid: int, head_dim: int) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = RelativePositionAttention(dim, heads, grid)
+        self.attn = RelativePositionAttention(dim, heads, grid, head_dim)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU)
 
@@ -137,19 +137,23 @@ class AutoFormerViT(nn.Module):
     proxies' f(x)) averages all tokens before it.
 
     Both the absolute position embedding and the relative-position indices are sized for
-    ``image_size`` (a grid of image_size // 16 patches a side). Every layer's two relative-position
-    modules hold 2 tables x 30 x 64 = 3,840 parameters each, 7,680 per layer, as in AutoFormer.
+    ``image_size`` (a grid of image_size // P patches a side). Every layer's two relative-position
+    modules hold 2 tables x 30 x d parameters each: 7,680 per layer at AutoFormer's d = 64.
     """
 
     def __init__(self, arch: AutoFormerArch, num_classes: int = 1000, image_size: int = 224,
                  in_chans: int = 3) -> None:
         super().__init__()
-        dim = arch.embed_dim
-        grid = image_size // PATCH
-        self.patch_embed = nn.Conv2d(in_chans, dim, PATCH, stride=PATCH)
+        dim, patch = arch.embed_dim, arch.patch_size
+        if image_size % patch:
+            raise ValueError(f"image side {image_size} is not a multiple of the patch size {patch}")
+        grid = image_size // patch
+        self.arch = arch
+        self.num_classes = num_classes
+        self.patch_embed = nn.Conv2d(in_chans, dim, patch, stride=patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, grid ** 2 + 1, dim))
-        self.blocks = nn.Sequential(*[AutoFormerBlock(dim, h, r, grid)
+        self.blocks = nn.Sequential(*[AutoFormerBlock(dim, h, r, grid, arch.head_dim)
                                       for h, r in zip(arch.num_heads, arch.mlp_ratio)])
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)

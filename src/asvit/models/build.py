@@ -14,15 +14,17 @@ from .autoformer import AutoFormerViT
 
 Architecture = Topology | AutoFormerArch
 
-_BUILDERS: dict[type, Callable[[Architecture, int, int], nn.Module]] = {
-    Topology: lambda arch, classes, size: ASViT(arch, num_classes=classes),
-    AutoFormerArch: lambda arch, classes, size: AutoFormerViT(arch, num_classes=classes, image_size=size),
+_BUILDERS: dict[type, Callable[[Architecture, int, int, float], nn.Module]] = {
+    Topology: lambda arch, classes, size, drop_path: ASViT(arch, num_classes=classes, drop_path_rate=drop_path),
+    AutoFormerArch: lambda arch, classes, size, drop_path: AutoFormerViT(arch, num_classes=classes, image_size=size),
 }
 
 
-def build_network(arch: Architecture, num_classes: int = 1000, image_size: int = 224) -> nn.Module:
-    """A freshly initialised network for ``arch`` (the As-ViT network takes any input size)."""
-    return _BUILDERS[type(arch)](arch, num_classes, image_size)
+def build_network(arch: Architecture, num_classes: int = 1000, image_size: int = 224,
+                  drop_path_rate: float = 0.0) -> nn.Module:
+    """A freshly initialised network for ``arch`` (the As-ViT network takes any input size; only it
+    has drop path, which ``asvit.train.check_fit`` checks before training)."""
+    return _BUILDERS[type(arch)](arch, num_classes, image_size, drop_path_rate)
 
 
 @contextmanager

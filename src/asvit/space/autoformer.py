@@ -1,5 +1,7 @@
 """The AutoFormer search space: a plain ViT (patch 16) with one embedding width and, per layer,
-a head count and an MLP ratio; the q/k/v width is 64 x heads."""
+a head count and an MLP ratio; the q/k/v width is 64 x heads. The patch size and the per-head
+width are fields of the space, so a scaled-down space (``space.autoformer_embedded``) trains on
+a CPU."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 
 from ..errors import AsvitError
 
+PATCH_SIZE = 16
 HEAD_DIM = 64
 
 
@@ -19,12 +22,15 @@ class ArchitectureError(AsvitError):
 
 @dataclass(frozen=True)
 class AutoFormerSpace:
-    """Choice sets of one AutoFormer super-network size."""
+    """Choice sets of one AutoFormer super-network size, and the patch size and per-head q/k/v
+    width its networks share."""
 
     embed_dims: tuple[int, ...]
     heads: tuple[int, ...]
     mlp_ratios: tuple[float, ...]
     depths: tuple[int, ...]
+    patch_size: int = PATCH_SIZE
+    head_dim: int = HEAD_DIM
 
 
 AUTOFORMER_SPACES: dict[str, AutoFormerSpace] = {
@@ -36,17 +42,20 @@ AUTOFORMER_SPACES: dict[str, AutoFormerSpace] = {
 
 @dataclass(frozen=True)
 class AutoFormerArch:
-    """One AutoFormer-space ViT."""
+    """One AutoFormer-space ViT: ``patch_size`` x ``patch_size`` patches, q/k/v width ``head_dim``
+    x heads in every layer (16 and 64 in AutoFormer's spaces)."""
 
     embed_dim: int
     depth: int
     num_heads: tuple[int, ...]
     mlp_ratio: tuple[float, ...]
+    patch_size: int = PATCH_SIZE
+    head_dim: int = HEAD_DIM
 
     def __post_init__(self) -> None:
-        if self.embed_dim < 1 or self.depth < 1:
-            raise ArchitectureError(
-                f"embed_dim and depth must be positive, got {self.embed_dim} and {self.depth}")
+        for name in ("embed_dim", "depth", "patch_size", "head_dim"):
+            if getattr(self, name) < 1:
+                raise ArchitectureError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("num_heads", "mlp_ratio"):
             values = getattr(self, name)
             if len(values) != self.depth:
@@ -56,14 +65,17 @@ class AutoFormerArch:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> AutoFormerArch:
-        """Read the fields ``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio`` of a record."""
+        """Read the fields ``embed_dim``, ``depth``, ``num_heads``, ``mlp_ratio`` of a record, and
+        ``patch_size`` and ``head_dim`` where it has them (else AutoFormer's 16 and 64)."""
         missing = [k for k in ("embed_dim", "depth", "num_heads", "mlp_ratio") if k not in record]
         if missing:
             raise ArchitectureError(f"missing field(s) {', '.join(missing)}")
         try:
             return cls(embed_dim=int(record["embed_dim"]), depth=int(record["depth"]),
                        num_heads=tuple(int(h) for h in record["num_heads"]),
-                       mlp_ratio=tuple(float(r) for r in record["mlp_ratio"]))
+                       mlp_ratio=tuple(float(r) for r in record["mlp_ratio"]),
+                       patch_size=int(record.get("patch_size", PATCH_SIZE)),
+                       head_dim=int(record.get("head_dim", HEAD_DIM)))
         except (TypeError, ValueError) as exc:
             if isinstance(exc, ArchitectureError):
                 raise
@@ -73,8 +85,14 @@ class AutoFormerArch:
         return json.dumps(self.to_record(), separators=(",", ":"))
 
     def to_record(self) -> dict[str, Any]:
-        return {"embed_dim": self.embed_dim, "depth": self.depth,
-                "num_heads": list(self.num_heads), "mlp_ratio": list(self.mlp_ratio)}
+        """The record fields; ``patch_size`` and ``head_dim`` only where they differ from
+        AutoFormer's, so records of the paper spaces keep the published format."""
+        record: dict[str, Any] = {"embed_dim": self.embed_dim, "depth": self.depth,
+                                  "num_heads": list(self.num_heads), "mlp_ratio": list(self.mlp_ratio)}
+        for name, default in (("patch_size", PATCH_SIZE), ("head_dim", HEAD_DIM)):
+            if getattr(self, name) != default:
+                record[name] = getattr(self, name)
+        return record
 
 
 def sample_autoformer(space: AutoFormerSpace, rng: random.Random) -> AutoFormerArch:
@@ -82,4 +100,5 @@ def sample_autoformer(space: AutoFormerSpace, rng: random.Random) -> AutoFormerA
     depth = rng.choice(space.depths)
     return AutoFormerArch(embed_dim=rng.choice(space.embed_dims), depth=depth,
                           num_heads=tuple(rng.choice(space.heads) for _ in range(depth)),
-                          mlp_ratio=tuple(rng.choice(space.mlp_ratios) for _ in range(depth)))
+                          mlp_ratio=tuple(rng.choice(space.mlp_ratios) for _ in range(depth)),
+                          patch_size=space.patch_size, head_dim=space.head_dim)

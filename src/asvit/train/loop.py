@@ -1,7 +1,11 @@
-"""The epoch loop: trains an As-ViT network with a :class:`~asvit.config.Recipe`, switching the
-stage-1 tokenizer between the re-tokenization phases, validating every epoch (or the last only),
-checkpointing every epoch and resuming automatically; data-parallel (DDP) when a process group is
-initialised."""
+"""The epoch loop: trains a classifier network with a :class:`~asvit.config.Recipe`, switching an
+As-ViT network's stage-1 tokenizer between the re-tokenization phases, validating every epoch (or
+the last only), checkpointing every epoch and resuming automatically; data-parallel (DDP) when a
+process group is initialised.
+
+A trainable network has the attributes ``arch`` (the architecture it was built from: its text is
+part of the checkpoint fingerprint) and ``num_classes``; only As-ViT networks (a
+:class:`~asvit.space.Topology` arch) re-tokenize."""
 
 from __future__ import annotations
 
@@ -25,11 +29,12 @@ from ..config import Recipe
 from ..errors import AsvitError
 from ..evaluate.accuracy import evaluate_top_k
 from ..models import ASViT
+from ..proxies.size import count_flops
 from ..space import Topology
 from .checkpoint import resume_training, save_training
 from .distributed import all_gather, all_reduce_sum, current
 from .recipe import make_loss, make_mixup, make_optimizer, make_scheduler, optimizer_step
-from .retokenize import FINAL_STRIDE, asvit_macs, check_phases, phase_at, phase_schedule
+from .retokenize import FINAL_STRIDE, Phase, asvit_macs, check_phases, phase_at, phase_schedule
 
 CHECKPOINT = "last.pt"
 
@@ -81,9 +86,10 @@ class FitResult:
         return sum(r.seconds for r in self.history)
 
 
-def check_fit(recipe: Recipe, topology: Topology, image_size: int, train_size: int, world_size: int = 1,
+def check_fit(recipe: Recipe, arch: object, image_size: int, train_size: int, world_size: int = 1,
               key: str = "recipe") -> int:
-    """Validate a run before any work and return the batch per process; errors name ``key.field``."""
+    """Validate a run of a network of ``arch`` before any work and return the batch per process;
+    errors name ``key.field``."""
     if recipe.batch_size % world_size:
         raise TrainError(f"{key}.batch_size: {recipe.batch_size} does not split evenly over {world_size} "
                          "processes")
@@ -92,15 +98,41 @@ def check_fit(recipe: Recipe, topology: Topology, image_size: int, train_size: i
         raise TrainError(f"{key}.batch_size: Mixup/CutMix needs an even batch per process, got {local}")
     if -(-train_size // world_size) < local:
         raise TrainError(f"{key}.batch_size: {recipe.batch_size} is larger than the {train_size} training images")
-    phases = phase_schedule(recipe.epochs, topology.kernels[0], recipe.phase_ends)
-    check_phases(topology, image_size, phases, key=f"{key}.phase_ends")
+    if isinstance(arch, Topology):
+        check_phases(arch, image_size, phase_schedule(recipe.epochs, arch.kernels[0], recipe.phase_ends),
+                     key=f"{key}.phase_ends")
+    elif recipe.phase_ends is not None:
+        raise TrainError(f"{key}.phase_ends: progressive re-tokenization needs an As-ViT network's tokenizer; "
+                         "set it to null")
+    elif recipe.drop_path > 0:
+        raise TrainError(f"{key}.drop_path: only As-ViT networks have drop path; set it to 0")
     return local
 
 
-def _fingerprint(recipe: Recipe, model: ASViT, seed: int, train_size: int, val_size: int) -> str:
-    """What a checkpoint must match to be resumed: recipe, seed, topology, classes and data sizes."""
-    return json.dumps({"recipe": recipe.model_dump(), "seed": seed, "topology": model.topology.scaled_string(),
-                       "classes": model.head[-1].out_features, "data": [train_size, val_size]}, sort_keys=True)
+def _phases(model: nn.Module, recipe: Recipe) -> list[Phase]:
+    """The tokenization phases: the recipe's for an As-ViT network, one fixed phase at the patch size
+    for any other."""
+    if isinstance(model, ASViT):
+        return phase_schedule(recipe.epochs, model.topology.kernels[0], recipe.phase_ends)
+    return [Phase(getattr(model.arch, "patch_size", FINAL_STRIDE), 1, 0, recipe.epochs)]
+
+
+def _macs(model: nn.Module, image_size: int, phase: Phase) -> int:
+    """Forward MACs of one image: the As-ViT formula at the phase's stride, counted for others."""
+    if isinstance(model, ASViT):
+        return asvit_macs(model.topology, image_size, phase.stride, model.num_classes)
+    training = model.training
+    try:
+        return count_flops(model, image_size) // 2
+    finally:
+        model.train(training)
+
+
+def _fingerprint(recipe: Recipe, model: nn.Module, seed: int, train_size: int, val_size: int) -> str:
+    """What a checkpoint must match to be resumed: recipe, seed, architecture, classes and data sizes."""
+    arch = model.arch.scaled_string() if isinstance(model.arch, Topology) else str(model.arch)
+    return json.dumps({"recipe": recipe.model_dump(), "seed": seed, "topology": arch,
+                       "classes": model.num_classes, "data": [train_size, val_size]}, sort_keys=True)
 
 
 class _Training(NamedTuple):
@@ -131,7 +163,7 @@ def _train_epoch(net: nn.Module, loader: DataLoader, step: int, parts: _Training
     return totals, step
 
 
-def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
+def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
         checkpoint_dir: Path | str | None = None, progress: bool = True, seed: int = 0,
         device: torch.device | str | None = None,
         on_epoch: Callable[[list[EpochRecord]], None] | None = None,
@@ -141,8 +173,8 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
     and validate on ``val_set`` after every epoch (or, with ``validate_every_epoch=False``, after the
     last one only: the other epochs record NaN accuracies).
 
-    - Re-tokenization: each epoch runs at its phase's tokenizer stride and dilation (the weights are
-      kept); the model ends at full tokenization (stride 4).
+    - Re-tokenization (As-ViT networks): each epoch runs at its phase's tokenizer stride and dilation
+      (the weights are kept); the model ends at full tokenization (stride 4).
     - Data order: epoch e shuffles with seed ``seed + e`` (DistributedSampler), so a global batch holds
       the same images for any number of processes; ``recipe.batch_size`` is the global batch.
     - Randomness (drop path, Mixup) is seeded with ``seed + rank`` at the start.
@@ -156,9 +188,10 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
     info = current()
     device = torch.device(device) if device is not None else info.device
     image_size = int(train_set[0][0].shape[-1])
-    local_batch = check_fit(recipe, model.topology, image_size, len(train_set), info.world_size, key)
-    num_classes = model.head[-1].out_features
-    phases = phase_schedule(recipe.epochs, model.topology.kernels[0], recipe.phase_ends)
+    local_batch = check_fit(recipe, model.arch, image_size, len(train_set), info.world_size, key)
+    num_classes = model.num_classes
+    phases = _phases(model, recipe)
+    retokenize = isinstance(model, ASViT)
 
     sampler = DistributedSampler(train_set, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=seed)
     loader = DataLoader(train_set, batch_size=local_batch, sampler=sampler, drop_last=True, num_workers=workers,
@@ -183,7 +216,8 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
     step = resumed * len(loader)
     for epoch in range(resumed, recipe.epochs):
         phase = phase_at(phases, epoch)
-        model.set_tokenizer(phase.stride, phase.dilation)
+        if retokenize:
+            model.set_tokenizer(phase.stride, phase.dilation)
         sampler.set_epoch(epoch)
         with tqdm(total=len(loader), desc=f"{desc} {epoch + 1}/{recipe.epochs} stride {phase.stride}",
                   disable=not (progress and info.is_main), leave=False) as bar:
@@ -197,7 +231,7 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
         record = EpochRecord(epoch=epoch, loss=loss_sum / images, val_top1=val["top1"], val_top5=val["top5"],
                              stride=phase.stride, dilation=phase.dilation, lr=optimizer.param_groups[0]["lr"],
                              images=int(images), seconds=seconds, images_per_s=images / seconds,
-                             macs=asvit_macs(model.topology, image_size, phase.stride, num_classes))
+                             macs=_macs(model, image_size, phase))
         history.append(record)
         save_training(path, fingerprint, info, model, optimizer, parts.scheduler, [asdict(r) for r in history])
         if progress and info.is_main:
@@ -205,5 +239,6 @@ def fit(model: ASViT, train_set: Dataset, val_set: Dataset, recipe: Recipe, *,
                        f"val top-1 {record.val_top1:.2f}%, {record.images_per_s:.0f} images/s")
         if info.is_main and on_epoch is not None:
             on_epoch(list(history))
-    model.set_tokenizer(FINAL_STRIDE, 1)
+    if retokenize:
+        model.set_tokenizer(FINAL_STRIDE, 1)
     return FitResult(history, history[-1].val_top1, history[-1].val_top5, resumed)
