@@ -1,5 +1,5 @@
-"""Stage ``grow``: the scaling rule (docs/design.md section 8) grows the seed of artifacts/seed.json
-into the family ``asvit-g00`` (the seed at real width), ``asvit-g01``, ... (one per growth step); an
+"""Stage ``grow``: the scaling rule (docs/design.md section 8) grows the seed of ``grow.seed_file``
+(artifacts/seed.json, the search's; or the supernet evolution's) into the family ``asvit-g00`` (the seed at real width), ``asvit-g01``, ... (one per growth step); an
 interrupted growth resumes from checkpoints/grow/ (local resume state, not a pipeline output). Its
 seconds and cache hits go to ``metrics/grow.json``."""
 
@@ -13,7 +13,6 @@ from asvit.search import ProxyScorer, grow_family, read_seed, write_csv
 from asvit.tracking import stage_run
 
 DATA = Path("data/cls")  # the NTK batch's images (proxy.inputs: data)
-SEED = Path("artifacts/seed.json")
 STATE = Path("checkpoints/grow")
 OUT = Path("artifacts/family.jsonl")
 PLOT = Path("plots/family.csv")
@@ -24,7 +23,7 @@ PLOT_COLUMNS = ("step", "name", "params", "macs", "length_distortion", "ntk_cond
 @exit_on_user_error
 def main() -> None:
     params = load_params()
-    seed = read_seed(SEED)
+    seed = read_seed(Path(params.grow.seed_file))
     settings = params.proxy.score_settings(DATA)
     logged = {"seed": seed.seed_string(), "grow": params.grow.model_dump(),
               "proxy": params.proxy.model_dump(exclude={"names"})}

@@ -29,6 +29,19 @@ def test_defaults_fill_missing_groups():
     ({"sample": {"count": -1}}, "sample.count: Input should be greater than or equal to 1"),
     ({"data": {"shape_size": [0.3, 0.2]}}, "data.shape_size: Value error, need 0 < low <= high <= 0.5"),
     (["a list"], "the top level must be a mapping"),
+    ({"space": {"autoformer_embedded": {"heads": [2, 2]}}},
+     "space.autoformer_embedded.heads: Value error, expected distinct choices above 0"),
+    ({"space": {"name": "autoformer-embedded", "autoformer_embedded": {"patch_size": 6}}},
+     "data.image_size: 32 px is not a multiple of the patch size 6 of space 'autoformer-embedded'"),
+    ({"space": {"name": "autoformer-embedded", "autoformer_embedded": {"patch_size": 64}},
+      "proxy": {"image_size": 96}, "data": {"image_size": 64},
+      "supernet": {"heldout": 10}}, "proxy.image_size: 96 px is not a multiple of the patch size"),
+    ({"supernet": {"heldout": 2000}}, "supernet.heldout: 2000 held-out images leave none of the 2000 training"),
+    ({"supernet": {"evolution": {"parents": 60}}}, "supernet.evolution.parents (60) exceeds the population (50)"),
+    ({"supernet": {"evolution": {"min_params": 10, "max_params": 5}}}, "supernet.evolution.min_params (10) exceeds"),
+    ({"supernet": {"vitas": {"cyclic": True}}}, "supernet.vitas.cyclic: unknown key"),
+    ({"space": {"name": "autoformer-tiny"}, "grow": {"seed_file": "artifacts/supernet_seed.json"}},
+     "grow.seed_file: the supernet of space 'autoformer-tiny' evolves AutoFormer-space networks"),
 ])
 def test_invalid_params_name_the_full_key(data, message):
     with pytest.raises(ConfigError) as error:

@@ -9,7 +9,10 @@ import json
 import sys
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
+
+from asvit.space import Topology
 
 from .dvc_repo import NO_STORE, TINY, dvc, fresh_clone, ran, run, set_param
 
@@ -75,6 +78,34 @@ def test_the_search_reads_the_ground_truth_only_through_its_objective(origin):
     assert json.loads((clone / "artifacts/objective.json").read_text())["ranker"] == json.loads(
         (clone / "artifacts/predictor.json").read_text())
     assert json.loads((clone / "metrics/search.json").read_text())["objective"] == "predictor"
+
+
+def test_the_autoformer_space_runs_proxies_ground_truth_and_supernet_end_to_end(origin):
+    clone = fresh_clone(origin, "autoformer")
+    dvc(clone, "pull")
+    set_param(clone, "space", "name", "autoformer-embedded")
+    assert set(ran(dvc(clone, "repro", "kendall", env=NO_STORE))) == {
+        "validate", "sample", "score", "groundtruth", "supernet", "predictor", "kendall"}
+    first = json.loads((clone / "artifacts/topologies.jsonl").read_text().splitlines()[0])
+    assert (first["patch_size"], first["head_dim"]) == (4, 16)
+    kendall = json.loads((clone / "metrics/kendall.json").read_text())
+    assert kendall["supernet"]["n"] == 4 and kendall["flops"]["n"] == 4
+    assert json.loads((clone / "artifacts/supernet_seed.json").read_text())["patch_size"] == 4
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["supernet"]["vitas"]["cyclic_sharing"] = True
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert ran(dvc(clone, "repro", "kendall", env=NO_STORE)) == ["validate", "supernet", "kendall"]
+    assert "cyclic_sharing=True" in (clone / "artifacts/supernet.csv.settings.json").read_text()
+
+
+def test_the_family_can_grow_from_the_supernets_evolved_seed(origin):
+    clone = fresh_clone(origin, "supernet-seed")
+    dvc(clone, "pull")
+    set_param(clone, "grow", "seed_file", "artifacts/supernet_seed.json")
+    assert ran(dvc(clone, "repro", "grow", env=NO_STORE)) == ["validate", "grow"]
+    evolved = json.loads((clone / "artifacts/supernet_seed.json").read_text())["seed"]
+    first = json.loads((clone / "artifacts/family.jsonl").read_text().splitlines()[0])
+    assert Topology.parse(first["topology"]).seed_string() == evolved
 
 
 def test_new_data_reruns_the_proxy_stages_that_read_its_images(origin):

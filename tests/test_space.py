@@ -1,8 +1,10 @@
+import json
 import random
 
 import pytest
 
-from asvit.space import (DECISIONS, SPACE_SIZE, AutoFormerArch, ArchitectureError, Topology, TopologyError,
+from asvit.records import RecordError, sample_records
+from asvit.space import (DECISIONS, SPACE_SIZE, AutoFormerArch, AutoFormerSpace, ArchitectureError, Topology, TopologyError,
                          mutate, sample_topologies)
 
 from .conftest import PAPER_LARGE, PAPER_SEED
@@ -78,3 +80,24 @@ def test_autoformer_record_validation():
         AutoFormerArch.from_record({"embed_dim": 192, "depth": 2, "num_heads": [3], "mlp_ratio": [3.5, 4]})
     with pytest.raises(ArchitectureError, match="missing field"):
         AutoFormerArch.from_record({"embed_dim": 192})
+
+
+def test_autoformer_records_carry_patch_and_head_width_only_off_autoformers_defaults():
+    paper = AutoFormerArch.from_record({"embed_dim": 192, "depth": 1, "num_heads": [3], "mlp_ratio": [4]})
+    assert (paper.patch_size, paper.head_dim) == (16, 64)
+    assert paper.to_record() == {"embed_dim": 192, "depth": 1, "num_heads": [3], "mlp_ratio": [4.0]}
+    small = AutoFormerArch(32, 1, (2,), (2.0,), patch_size=4, head_dim=16)
+    assert small.to_record()["patch_size"] == 4 and small.to_record()["head_dim"] == 16
+    assert AutoFormerArch.from_record(small.to_record()) == small
+    with pytest.raises(ArchitectureError, match="patch_size must be positive"):
+        AutoFormerArch(32, 1, (2,), (2.0,), patch_size=0)
+
+
+def test_sampling_an_autoformer_space_draws_distinct_records_within_its_size():
+    space = AutoFormerSpace((16, 24), (1, 2), (2.0,), (1, 2), patch_size=4, head_dim=8)
+    assert space.size == 2 * (2 + 4)  # |E| * sum_d (|heads| |ratios|)^d
+    records = sample_records(space, 12, seed=0)
+    assert len({json.dumps({k: v for k, v in r.items() if k != "id"}) for r in records}) == 12
+    assert all(r["patch_size"] == 4 and r["head_dim"] == 8 for r in records)
+    with pytest.raises(RecordError, match="cannot draw 13 distinct architectures from an AutoFormer space of 12"):
+        sample_records(space, 13, seed=0)

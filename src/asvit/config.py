@@ -259,6 +259,9 @@ class GrowParams(Section):
     max_params: int = Field(110_000_000, ge=1, description="candidates above this are dropped")
     target_params: int = Field(80_000_000, ge=1, description="growth stops once a member reaches this")
     image_size: int = Field(224, ge=32, multiple_of=32, description="input side of the members' MAC counts")
+    seed_file: Literal["artifacts/seed.json", "artifacts/supernet_seed.json"] = Field(
+        "artifacts/seed.json", description="the seed grown: the search's, or the best architecture of the "
+                                           "supernet's evolution (As-ViT space)")
     tie_break: Literal["fixed", "official"] = Field(
         "fixed", description="rank-sum ties: fixed (spread over the tied, each metric's direction) or official "
                              "(the official code's choice, to rebuild the paper's family)")
@@ -506,6 +509,13 @@ class Params(Section):
         if self.data.source == "generated" and self.supernet.heldout >= self.data.train_size:
             raise ValueError(f"supernet.heldout: {self.supernet.heldout} held-out images leave none of the "
                              f"{self.data.train_size} training images (data.train_size) to train the supernet on")
+        return self
+
+    @model_validator(mode="after")
+    def _grown_seed_is_an_asvit_topology(self) -> Params:
+        if self.grow.seed_file == "artifacts/supernet_seed.json" and self.space.record_format != "asvit":
+            raise ValueError(f"grow.seed_file: the supernet of space {self.space.name!r} evolves AutoFormer-space "
+                             "networks, which the As-ViT scaling rule cannot grow; use space.name asvit")
         return self
 
     @model_validator(mode="after")

@@ -92,6 +92,8 @@ def sample_records(space: str | AutoFormerSpace, count: int, seed: int) -> list[
     if space == "asvit":
         bodies = [{"topology": t.seed_string()} for t in sample_topologies(count, seed)]
     elif isinstance(space, AutoFormerSpace):
+        if count > space.size:
+            raise RecordError(f"cannot draw {count} distinct architectures from an AutoFormer space of {space.size}")
         rng = random.Random(seed)
         unique: dict[str, dict[str, Any]] = {}
         while len(unique) < count:

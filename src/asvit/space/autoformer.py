@@ -32,6 +32,12 @@ class AutoFormerSpace:
     patch_size: int = PATCH_SIZE
     head_dim: int = HEAD_DIM
 
+    @property
+    def size(self) -> int:
+        """Distinct architectures: |E| * sum over depths d of (|heads| |MLP ratios|)^d."""
+        per_layer = len(self.heads) * len(self.mlp_ratios)
+        return len(self.embed_dims) * sum(per_layer ** d for d in self.depths)
+
 
 AUTOFORMER_SPACES: dict[str, AutoFormerSpace] = {
     "tiny": AutoFormerSpace((192, 216, 240), (3, 4), (3.5, 4.0), (12, 13, 14)),
