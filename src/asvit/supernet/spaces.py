@@ -14,12 +14,11 @@ from torch import nn
 
 from ..config import Params
 from ..space import AutoFormerArch, TopologyError, sample_topology
+from ..train.retokenize import FINAL_STRIDE
 from .asvit import SuperASViT, largest_topology
 from .autoformer import SuperAutoFormer, sample_subnet
 from .evolution import ASViTOps, AutoFormerOps, SpaceOps
 from .training import SupernetSpec
-
-SEED_STRIDE = 4  # the As-ViT tokenizer's stride: its token "patch"
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def _asvit(params: Params, num_classes: int, image_size: int) -> SupernetSetup:
         raise TopologyError(f"groundtruth.width (the As-ViT supernet's stage-1 width): {exc}") from None
     largest = largest_topology(width)
     # one stage-1 width and one layer per stage: cyclic sharing and identity shifting do not apply
-    spec = SupernetSpec(largest.scaled_string(), False, False, SEED_STRIDE)
+    spec = SupernetSpec(largest.scaled_string(), False, False, FINAL_STRIDE)  # the As-ViT tokenizer's stride: its token "patch"
     return SupernetSetup(supernet, spec, lambda rng: sample_topology(rng).scaled(width=width), largest,
                          ASViTOps(width=width, mutation_prob=params.supernet.evolution.mutation_prob),
                          network=lambda topology: topology.scaled(width=width), check=supernet.check,
