@@ -15,6 +15,7 @@ DATA = Path("data/cls")
 OUT = Path("artifacts/groundtruth.csv")
 STATE = Path("checkpoints/groundtruth")
 METRICS = Path("metrics/groundtruth.json")
+SECONDS = Path("metrics/seconds/groundtruth.json")  # each topology's training seconds, kept across resumes
 
 
 @exit_on_user_error
@@ -24,7 +25,8 @@ def main() -> None:
     records = read_records(ARCHS, params.space.record_format)
     with stage_run("groundtruth", {"groundtruth": config.model_dump(), "data": params.data.model_dump()}) as run:
         summary = train_groundtruth(records, DATA, config.recipe, config.width, OUT, STATE, seed=config.seed,
-                                    engine=params.executor.engine_for(config.workers), seeds=config.seeds)
+                                    engine=params.executor.engine_for(config.workers), seeds=config.seeds,
+                                    seconds=SECONDS)
         run.write_metrics(METRICS, summary)
         run.log_artifact(OUT)
 

@@ -5,7 +5,6 @@ accuracies, each with the seconds it cost, beside the ground truth's own test-re
 training seed against another: the ceiling); the scatter data and the tau-per-proxy bars for
 ``dvc plots show``."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,18 +13,28 @@ from asvit.config import load_params
 from asvit.cost import SUPERNET, ranking_seconds
 from asvit.correlation import (agreement_table, format_agreements, read_scores, read_seed_columns, read_truth,
                                truth_reliability)
-from asvit.errors import exit_on_user_error
+from asvit.errors import AsvitError, exit_on_user_error
 from asvit.predictors import PREDICTOR, rank_aggregate
+from asvit.table import mean_seconds, read_ledger
 from asvit.tracking import stage_run
 
 SCORES = Path("artifacts/scores.csv")
 TRUTH = Path("artifacts/groundtruth.csv")
 PREDICTIONS = Path("artifacts/predictions.csv")  # the learned ranker's out-of-fold predictions
 INHERITED = Path("artifacts/supernet.csv")  # the supernet's inherited-weight accuracies
-COSTS = {stage: Path(f"metrics/{stage}.json") for stage in ("score", "groundtruth", "supernet")}
+LEDGERS = {stage: Path(f"metrics/seconds/{stage}.json") for stage in ("score", "groundtruth", "supernet")}
+SUPERNET_HISTORY = Path("plots/supernet.csv")  # the supernet's training epochs, with their seconds
 METRICS = Path("metrics/kendall.json")
 PLOT = Path("plots/kendall.csv")
 TAUS = Path("plots/kendall_taus.csv")
+
+
+def seconds_per_row(stage: str) -> dict[str, float]:
+    """Mean seconds per row of each name in ``stage``'s ledger (every row, however many runs measured it)."""
+    means = mean_seconds(read_ledger(LEDGERS[stage]))
+    if not means:
+        raise AsvitError(f"kendall: {LEDGERS[stage]} records no seconds; the {stage} stage writes it")
+    return means
 
 
 @exit_on_user_error
@@ -36,12 +45,10 @@ def main() -> None:
     learned = pd.read_csv(PREDICTIONS, dtype={"id": str}).set_index("id")["cv_prediction"].rename(PREDICTOR)
     inherited = pd.read_csv(INHERITED, dtype={"id": str}).set_index("id")["inherited_top1"].rename(SUPERNET)
     scores = scores.join(rank_aggregate(scores, params.predictor.aggregate)).join(learned).join(inherited)
-    cost = {stage: json.loads(path.read_text()) for stage, path in COSTS.items()}
     seconds = ranking_seconds(
-        len(scores), cost["score"]["seconds_per_architecture"], params.predictor.aggregate,
-        cost["groundtruth"]["train_seconds_per_topology"] * cost["groundtruth"]["topologies"],
-        cost["supernet"]["train_seconds"]
-        + cost["supernet"]["inherited_seconds_per_architecture"] * cost["supernet"]["architectures"])
+        len(scores), seconds_per_row("score"), params.predictor.aggregate,
+        seconds_per_row("groundtruth")["train"] * len(truth),
+        pd.read_csv(SUPERNET_HISTORY)["seconds"].sum() + seconds_per_row("supernet")["inherited"] * len(inherited))
     with stage_run("kendall", {"kendall": config.model_dump(), "predictor": params.predictor.model_dump()}) as run:
         table = agreement_table(scores, truth, config.top_k, config.resamples, config.seed)
         per_seed = read_seed_columns(TRUTH, config.truth_column)

@@ -12,6 +12,7 @@ DATA = Path("data/cls")  # the NTK batch's images (proxy.inputs: data)
 ARCHS = Path("artifacts/topologies.jsonl")
 OUT = Path("artifacts/scores.csv")
 METRICS = Path("metrics/score.json")
+SECONDS = Path("metrics/seconds/score.json")  # each row's seconds per proxy, kept across resumes
 
 
 @exit_on_user_error
@@ -20,7 +21,7 @@ def main() -> None:
     proxy = params.proxy
     with stage_run("score", {"space": params.space.model_dump(), "proxy": proxy.model_dump()}) as run:
         summary = score_file(ARCHS, params.space.record_format, proxy.names, proxy.score_settings(DATA), OUT,
-                             engine=params.executor.engine_for(proxy.workers))
+                             engine=params.executor.engine_for(proxy.workers), seconds=SECONDS)
         run.write_metrics(METRICS, summary)
         run.log_artifact(OUT)
 

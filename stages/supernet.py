@@ -33,6 +33,7 @@ STATE = Path("checkpoints/supernet")
 TRAINING_PLOT = Path("plots/supernet.csv")
 EVOLUTION_PLOT = Path("plots/supernet_evolution.csv")
 METRICS = Path("metrics/supernet.json")
+SECONDS = Path("metrics/seconds/supernet.json")  # each architecture's inherited-accuracy seconds
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -62,10 +63,12 @@ def main() -> None:
                             step=len(history))
 
         trained = train_supernet(setup, train_set, heldout_set, recipe, config.seed, STATE, on_epoch=on_epoch)
+        write_csv(TRAINING_PLOT, [asdict(r) for r in trained.history])  # also when every epoch was resumed
         torch.save(setup.supernet.state_dict(), WEIGHTS)
         settings = {"supernet": str(setup.spec), "recipe": recipe.model_dump(), "seed": config.seed,
                     "heldout": config.heldout, "data": info}
-        inherited = score_inherited(setup, records, heldout_set, OUT, settings, config.eval_batch_size)
+        inherited = score_inherited(setup, records, heldout_set, OUT, settings, config.eval_batch_size,
+                                    seconds=SECONDS)
 
         start = time.perf_counter()
         evolution = search_supernet(setup, heldout_set, config.evolution, config.eval_batch_size)

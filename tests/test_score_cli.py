@@ -54,6 +54,32 @@ def test_a_rerun_continues_a_partial_table_and_matches_an_uninterrupted_run(arch
     assert read(partial) == read(full)
 
 
+def test_the_seconds_ledger_keeps_the_cost_of_resumed_rows(archs, tmp_path):
+    settings = ScoreSettings(image_size=32, repeats=1)
+    jobs = [ScoreJob(f"t{i}", t, lambda t=t: ASViT(Topology.parse(t), num_classes=1000))
+            for i, t in enumerate(SEEDS)]
+    names = ["params", "length_distortion"]
+    out, ledger = tmp_path / "scores.csv", tmp_path / "seconds.json"
+    score_records(jobs[:2], names, settings, out, progress=False, seconds=ledger)  # stopped after two rows
+    first = json.loads(ledger.read_text())
+    assert list(first) == ["t0", "t1"] and all(set(row) == set(names) for row in first.values())
+    summary = score_records(jobs, names, settings, out, progress=False, seconds=ledger)
+    recorded = json.loads(ledger.read_text())
+    assert {k: recorded[k] for k in first} == first and list(recorded) == ["t0", "t1", "t2"]
+    expected = {name: sum(row[name] for row in recorded.values()) / 3 for name in names}
+    assert summary["seconds_per_architecture"] == pytest.approx(expected)
+    # a rerun that resumes every row measures nothing, reports the same cost and leaves the ledger as it was
+    before = ledger.read_bytes()
+    again = score_records(jobs, names, settings, out, progress=False, seconds=ledger)
+    assert again["scored_now"] == 0 and again["seconds_per_architecture"] == summary["seconds_per_architecture"]
+    assert ledger.read_bytes() == before
+    # a row the table drops (its id now names another architecture) drops its entry too
+    changed = [*jobs[:2], ScoreJob("t2", SEEDS[0], jobs[0].build)]
+    score_records(changed, names, settings, out, progress=False, seconds=ledger)
+    assert list(json.loads(ledger.read_text())) == ["t0", "t1", "t2"]
+    assert json.loads(ledger.read_text())["t2"] != recorded["t2"]
+
+
 def test_changed_settings_start_over_and_keep_the_old_table(archs, tmp_path):
     out = tmp_path / "scores.csv"
     main(["score", "--archs", str(archs), "--out", str(out), *ARGS])

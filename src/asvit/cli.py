@@ -16,6 +16,8 @@ def _add_score(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proxies", required=True, help="comma-separated proxy names")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--out", type=Path, required=True, help="CSV to write or continue")
+    parser.add_argument("--seconds", type=Path, help="JSON ledger of each row's seconds per proxy, so that the "
+                        "summary's cost covers rows resumed by a later run")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16, help="images in the NTK batch")
@@ -44,7 +46,7 @@ def _run_score(args: argparse.Namespace) -> None:
         raise AsvitError("asvit score: --images and --inputs noise contradict each other; give one")
     names = [n.strip() for n in args.proxies.split(",") if n.strip()]
     engine = Engine("dask", address=args.dask) if args.dask else Engine.local(args.workers)
-    summary = score_file(args.archs, args.space, names, settings, args.out, engine=engine)
+    summary = score_file(args.archs, args.space, names, settings, args.out, engine=engine, seconds=args.seconds)
     print(json.dumps(summary, indent=2))
 
 

@@ -98,10 +98,12 @@ def _run(jobs: Sequence[TrainingJob], pool: Executor | None) -> Iterator[tuple[d
 
 def train_groundtruth(records: Sequence[ArchRecord], data_dir: Path, recipe: Recipe, width: int, out: Path,
                       state_dir: Path, seed: int = 0, progress: bool = True, engine: Engine = Engine(),
-                      key: str = "groundtruth", seeds: int = 1) -> dict[str, object]:
+                      key: str = "groundtruth", seeds: int = 1, seconds: Path | None = None) -> dict[str, object]:
     """Train each record (As-ViT topologies at stage-1 width ``width``, AutoFormer-space networks as
     they are) from seeds ``seed``, ..., ``seed + seeds - 1`` and append its validation accuracies to
-    ``out``; every architecture is checked against the recipe and the data before any training."""
+    ``out``; every architecture is checked against the recipe and the data before any training.
+    ``seconds`` is the ledger of each row's training seconds (see :class:`~asvit.table.ResumableTable`):
+    the summary's mean covers the rows it holds as well as those trained now."""
     info = dataset_info(data_dir)
     train_size = len(open_classification(data_dir, "train"))
     jobs = []
@@ -118,13 +120,11 @@ def train_groundtruth(records: Sequence[ArchRecord], data_dir: Path, recipe: Rec
         pool = stack.enter_context(engine.executor(gpu=True)) if engine.parallel else None
         table = ResumableTable(out, table_columns(seeds), {"recipe": recipe.model_dump(), "width": width,
                                                            "seed": seed, "seeds": seeds, "data": info,
-                                                           "code": source_digest(*TRAINING_CODE)})
+                                                           "code": source_digest(*TRAINING_CODE)}, seconds)
         done = table.resume({job.id: job.arch for job in jobs})
         todo = [job for job in jobs if job.id not in done]
-        seconds = 0.0
         for row, train_seconds in tqdm(_run(todo, pool), total=len(todo), desc="groundtruth", unit="arch",
                                        disable=not progress):
-            table.append(row)
-            seconds += train_seconds
+            table.append(row, {"train": train_seconds})
     return {"topologies": len(records), "trained_now": len(todo), "resumed": len(done),
-            "train_seconds_per_topology": seconds / len(todo) if todo else 0.0}
+            "train_seconds_per_topology": table.mean_seconds().get("train")}

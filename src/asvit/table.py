@@ -6,6 +6,11 @@ pipeline it is a DVC output beside the table, so it travels through ``dvc push``
 :meth:`ResumableTable.resume` keeps the rows measured with the current settings for the same
 architectures; a table measured otherwise is moved aside with its sidecar to ``<name>.stale`` (then
 ``<name>.stale.2``, ``<name>.stale.3``, ...), never deleted or overwritten.
+
+What each row cost is a timing, so it stays out of the (deterministic, cached) table: a table given a
+``seconds`` ledger records each appended row's seconds there as ``{id: {name: seconds}}``, keeps the
+entries of the rows it resumes, and so reports the cost of the whole table however many runs measured
+it. In the pipeline the ledger is an uncached, persistent DVC output under ``metrics/seconds/``.
 """
 
 from __future__ import annotations
@@ -14,17 +19,37 @@ import csv
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
 from .atomic import atomic_path
 
+Ledger = dict[str, dict[str, float]]  # row id -> {name: seconds}
+
+
+def read_ledger(path: Path | str) -> Ledger:
+    """The seconds ledger at ``path``; empty when it is missing or unreadable (resumed rows then have no recorded cost)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def mean_seconds(ledger: Ledger) -> dict[str, float]:
+    """Mean seconds per row of each name in ``ledger``, over the rows that record it."""
+    names = dict.fromkeys(name for entry in ledger.values() for name in entry)
+    return {name: mean(entry[name] for entry in ledger.values() if name in entry) for name in names}
+
 
 class ResumableTable:
-    def __init__(self, path: Path | str, value_columns: Sequence[str], fingerprint: Mapping[str, Any]) -> None:
+    def __init__(self, path: Path | str, value_columns: Sequence[str], fingerprint: Mapping[str, Any],
+                 seconds: Path | str | None = None) -> None:
         self.path = Path(path)
         self.columns = ["id", "arch", *value_columns]
         self.sidecar = self.path.with_name(self.path.name + ".settings.json")
         self.fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back from the sidecar
+        self.ledger = Path(seconds) if seconds is not None else None
+        self.seconds: Ledger = {}
 
     def _read_rows(self) -> list[dict[str, str]] | None:
         """The rows of a readable table with matching columns and settings, else None."""
@@ -52,7 +77,15 @@ class ResumableTable:
             writer.writeheader()
             writer.writerows(kept)
         self.sidecar.write_text(json.dumps(self.fingerprint, indent=2) + "\n")
+        recorded = read_ledger(self.ledger) if self.ledger is not None else {}
+        self.seconds = {r["id"]: recorded[r["id"]] for r in kept if r["id"] in recorded}
+        self._write_ledger()
         return {r["id"] for r in kept}
+
+    def _write_ledger(self) -> None:
+        if self.ledger is not None:
+            with atomic_path(self.ledger) as tmp:
+                tmp.write_text(json.dumps(self.seconds, indent=1) + "\n")
 
     def _move_aside(self) -> Path:
         """Rename the table (and its sidecar) to the first free ``.stale`` name; return it."""
@@ -66,6 +99,16 @@ class ResumableTable:
             self.sidecar.replace(stale.with_name(stale.name + ".settings.json"))
         return stale
 
-    def append(self, row: Mapping[str, object]) -> None:
+    def append(self, row: Mapping[str, object], seconds: Mapping[str, float] | None = None) -> None:
+        """Append ``row`` and record ``seconds`` (what measuring it cost, by name) under its id, in the
+        ledger file if there is one."""
         with self.path.open("a", newline="") as f:
             csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+        if seconds is not None:
+            self.seconds[str(row["id"])] = {name: float(s) for name, s in seconds.items()}
+            self._write_ledger()
+
+    def mean_seconds(self) -> dict[str, float]:
+        """Mean seconds per row of each name, over the rows appended in this run and, with a ledger, the
+        resumed rows it holds."""
+        return mean_seconds(self.seconds)

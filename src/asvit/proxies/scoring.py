@@ -229,48 +229,46 @@ class ScoreTable(ResumableTable):
     """The score CSV: ``id``, ``arch``, one column per proxy and ``bad``; continued by a rerun with
     the same proxies, settings and proxy code (see :class:`~asvit.table.ResumableTable`)."""
 
-    def __init__(self, path: Path, names: Sequence[str], settings: ScoreSettings) -> None:
+    def __init__(self, path: Path, names: Sequence[str], settings: ScoreSettings, seconds: Path | None = None) -> None:
         super().__init__(path, [*names, "bad"], {"proxies": list(names), "settings": asdict(settings),
-                                                 "code": source_digest(*MEASUREMENT_CODE)})
+                                                 "code": source_digest(*MEASUREMENT_CODE)}, seconds)
 
 
 def score_records(jobs: Sequence[ScoreJob], names: Sequence[str], settings: ScoreSettings, out: Path,
-                  progress: bool = True, engine: Engine = Engine()) -> dict[str, object]:
+                  progress: bool = True, engine: Engine = Engine(), seconds: Path | None = None) -> dict[str, object]:
     """Score every job not yet in ``out``, appending one row each as it completes; returns a summary
-    with the mean seconds per architecture of each proxy over the rows scored in this call.
+    with the mean seconds per architecture of each proxy, over the rows scored in this call and those
+    resumed from the ledger ``seconds`` (see :class:`~asvit.table.ResumableTable`).
     A parallel ``engine`` measures on a :class:`ProxyPool` (the jobs must carry ``architecture``)."""
     for name in names:
         get_proxy(name)
     with ExitStack() as stack:  # the engine is reached before the table is touched
         pool = stack.enter_context(ProxyPool(settings, engine)) if engine.parallel else None
-        table = ScoreTable(out, names, settings)
+        table = ScoreTable(out, names, settings, seconds)
         done = table.resume({job.id: job.arch for job in jobs})
         todo = [job for job in jobs if job.id not in done]
-        seconds = {name: 0.0 for name in names}
         bad = 0
         results = score_jobs(todo, names, settings, pool)
         for job, result in tqdm(zip(todo, results), total=len(todo), desc="score", unit="arch",
                                 disable=not progress):
-            table.append({"id": job.id, "arch": job.arch, **result.values, "bad": ";".join(result.bad)})
+            table.append({"id": job.id, "arch": job.arch, **result.values, "bad": ";".join(result.bad)},
+                         result.seconds)
             bad += bool(result.bad)
-            for name, s in result.seconds.items():
-                seconds[name] += s
-    count = len(todo)
     return {
         "architectures": len(jobs),
-        "scored_now": count,
+        "scored_now": len(todo),
         "resumed": len(done),
         "bad_architectures": bad,
-        "seconds_per_architecture": {n: (s / count if count else 0.0) for n, s in seconds.items()},
+        "seconds_per_architecture": table.mean_seconds(),
     }
 
 
 def score_file(archs: Path, space: str, names: Sequence[str], settings: ScoreSettings, out: Path,
-               progress: bool = True, engine: Engine = Engine()) -> dict[str, object]:
+               progress: bool = True, engine: Engine = Engine(), seconds: Path | None = None) -> dict[str, object]:
     """Score the architecture records of ``archs`` (``asvit`` or ``autoformer`` format) into ``out``,
     on the workers of ``engine`` when it is parallel. The records and the proxy names are checked before
-    any scoring."""
+    any scoring; ``seconds`` is the per-row cost ledger, as in :func:`score_records`."""
     from ..records import read_records
 
     jobs = [ScoreJob.of(r.arch, settings, r.id) for r in read_records(archs, space)]
-    return score_records(jobs, names, settings, out, progress, engine)
+    return score_records(jobs, names, settings, out, progress, engine, seconds)

@@ -45,23 +45,25 @@ def subnet_params(setup: SupernetSetup, subnet: Any) -> int:
 
 
 def score_inherited(setup: SupernetSetup, records: Sequence[ArchRecord], heldout_set: Dataset, out: Path,
-                    settings: dict[str, Any], batch_size: int = 256, progress: bool = True) -> dict[str, float]:
+                    settings: dict[str, Any], batch_size: int = 256, progress: bool = True,
+                    seconds: Path | None = None) -> dict[str, Any]:
     """Append every record's inherited-weight top-1/top-5 on ``heldout_set`` to the table ``out``
-    (rows already measured with the same ``settings`` and code are kept); return the seconds spent."""
+    (rows already measured with the same ``settings`` and code are kept); return how many were
+    measured now and the mean seconds per architecture, over the rows measured now and those the
+    ledger ``seconds`` holds (see :class:`~asvit.table.ResumableTable`)."""
     networks = {record.id: setup.network(record.arch) for record in records}
     for record in records:
         setup.check(networks[record.id])
-    table = ResumableTable(out, COLUMNS, {**settings, "code": source_digest(*SUPERNET_CODE)})
+    table = ResumableTable(out, COLUMNS, {**settings, "code": source_digest(*SUPERNET_CODE)}, seconds)
     done = table.resume({record.id: str(record.arch) for record in records})
     todo = [record for record in records if record.id not in done]
-    start = time.perf_counter()
     for record in tqdm(todo, desc="inherited accuracy", unit="arch", disable=not progress):
+        start = time.perf_counter()
         accuracy = inherited_accuracy(setup.supernet, networks[record.id], heldout_set, batch_size)
         table.append({"id": record.id, "arch": str(record.arch), "inherited_top1": accuracy["top1"],
-                      "inherited_top5": accuracy["top5"]})
-    seconds = time.perf_counter() - start
+                      "inherited_top5": accuracy["top5"]}, {"inherited": time.perf_counter() - start})
     return {"measured_now": len(todo), "resumed": len(done),
-            "seconds_per_architecture": seconds / len(todo) if todo else 0.0}
+            "seconds_per_architecture": table.mean_seconds().get("inherited")}
 
 
 def search_supernet(setup: SupernetSetup, heldout_set: Dataset, config: EvolutionParams, batch_size: int = 256,
