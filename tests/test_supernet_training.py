@@ -43,7 +43,6 @@ def split(data):
 
 
 def setup_for(overrides=EMBEDDED):
-    torch.manual_seed(0)
     return supernet_setup(parse_params(overrides), num_classes=3, image_size=32)
 
 
@@ -103,6 +102,8 @@ def test_the_heldout_split_is_the_last_images_and_leaves_some_to_train_on(data):
     assert len(fit_part) == 48 and list(heldout.indices) == list(range(48, 64))
     with pytest.raises(AsvitError, match="supernet.heldout: 64 held-out images leave none of the 64"):
         heldout_split(train, 64)
+    with pytest.raises(AsvitError, match="supernet.heldout: hold out at least 1 image, got 0"):
+        heldout_split(train, 0)
 
 
 def test_the_inherited_table_resumes_and_refuses_an_architecture_outside_the_supernet(split, tmp_path):
@@ -122,6 +123,19 @@ def test_the_inherited_table_resumes_and_refuses_an_architecture_outside_the_sup
     with pytest.raises(ArchitectureError, match="depth 3 exceeds"):
         score_inherited(setup, [*records, too_deep], heldout_set, out, {"s": 1}, progress=False)
     assert len(list(csv.DictReader(out.open()))) == 2  # refused before the table was touched
+
+
+def test_the_initial_supernet_is_a_function_of_the_supernet_seed():
+    for overrides in (EMBEDDED, {"groundtruth": {"width": 8}}):
+        torch.manual_seed(1)
+        first = setup_for(overrides).supernet.state_dict()
+        torch.manual_seed(2)  # the global random state does not matter ...
+        state = torch.get_rng_state()
+        again = setup_for(overrides).supernet.state_dict()
+        assert torch.equal(torch.get_rng_state(), state)  # ... and is left as it was
+        assert all(torch.equal(first[name], again[name]) for name in first)
+        other = setup_for({**overrides, "supernet": {"seed": 1}}).supernet.state_dict()
+        assert not all(torch.equal(first[name], other[name]) for name in first)
 
 
 def test_setups_follow_the_space_and_the_vitas_options():

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..config import Params
@@ -69,5 +70,8 @@ SUPERNETS: dict[str, Callable[[Params, int, int], SupernetSetup]] = {"asvit": _a
 
 
 def supernet_setup(params: Params, num_classes: int, image_size: int) -> SupernetSetup:
-    """The supernet of ``params.space`` for ``num_classes`` classes and ``image_size`` px images."""
-    return SUPERNETS[params.space.record_format](params, num_classes, image_size)
+    """The supernet of ``params.space`` for ``num_classes`` classes and ``image_size`` px images; its
+    initial weights are a function of ``supernet.seed`` (the global random state is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(params.supernet.seed)
+        return SUPERNETS[params.space.record_format](params, num_classes, image_size)

@@ -78,7 +78,9 @@ def heldout_split(train_set: Dataset, heldout: int, key: str = "supernet.heldout
     """The training split without its last ``heldout`` images (what the supernet trains on) and those
     images (where inherited weights are judged and evolution's fitness is measured)."""
     size = len(train_set)
-    if not 0 < heldout < size:
+    if heldout < 1:
+        raise AsvitError(f"{key}: hold out at least 1 image, got {heldout}")
+    if heldout >= size:
         raise AsvitError(f"{key}: {heldout} held-out images leave none of the {size} training images to train on")
     return Subset(train_set, range(size - heldout)), Subset(train_set, range(size - heldout, size))
 
