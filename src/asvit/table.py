@@ -28,7 +28,8 @@ Ledger = dict[str, dict[str, float]]  # row id -> {name: seconds}
 
 
 def read_ledger(path: Path | str) -> Ledger:
-    """The seconds ledger at ``path``; empty when it is missing or unreadable (resumed rows then have no recorded cost)."""
+    """The seconds ledger at ``path``; empty when it is missing or unreadable (resumed rows then have
+    no recorded cost)."""
     try:
         return json.loads(Path(path).read_text())
     except (FileNotFoundError, json.JSONDecodeError):

@@ -59,7 +59,8 @@ def _asvit(params: Params, num_classes: int, image_size: int) -> SupernetSetup:
         raise TopologyError(f"groundtruth.width (the As-ViT supernet's stage-1 width): {exc}") from None
     largest = largest_topology(width)
     # one stage-1 width and one layer per stage: cyclic sharing and identity shifting do not apply
-    spec = SupernetSpec(largest.scaled_string(), False, False, FINAL_STRIDE)  # the As-ViT tokenizer's stride: its token "patch"
+    # the As-ViT tokenizer's final stride is its token "patch"
+    spec = SupernetSpec(largest.scaled_string(), False, False, FINAL_STRIDE)
     return SupernetSetup(supernet, spec, lambda rng: sample_topology(rng).scaled(width=width), largest,
                          ASViTOps(width=width, mutation_prob=params.supernet.evolution.mutation_prob),
                          network=lambda topology: topology.scaled(width=width), check=supernet.check,
