@@ -18,6 +18,10 @@ SEEDS = ["8,2,3,1|4,1,2,1|4,1,4,1|4,1,6,1|32,8", "4,4,2,1|2,2,6,1|3,2,3,1|2,1,5,
          "6,8,5,1|3,1,3,1|2,1,2,1|2,1,4,1|16,8"]
 ARGS = ["--inputs", "noise", "--space", "asvit", "--proxies", "params,length_distortion", "--image-size", "32",
         "--repeats", "1"]
+# The same architectures as library jobs, scored by score_records directly.
+JOBS = [ScoreJob(f"t{i}", t, lambda t=t: ASViT(Topology.parse(t), num_classes=1000)) for i, t in enumerate(SEEDS)]
+NAMES = ["params", "length_distortion"]
+SETTINGS = ScoreSettings(image_size=32, repeats=1)
 
 
 @pytest.fixture
@@ -42,40 +46,32 @@ def test_score_writes_one_row_per_architecture(archs, tmp_path):
 
 
 def test_a_rerun_continues_a_partial_table_and_matches_an_uninterrupted_run(archs, tmp_path):
-    settings = ScoreSettings(image_size=32, repeats=1)
-    jobs = [ScoreJob(f"t{i}", t, lambda t=t: ASViT(Topology.parse(t), num_classes=1000))
-            for i, t in enumerate(SEEDS)]
-    names = ["params", "length_distortion"]
     full, partial = tmp_path / "full.csv", tmp_path / "partial.csv"
-    score_records(jobs, names, settings, full, progress=False)
-    score_records(jobs[:1], names, settings, partial, progress=False)  # stopped after one row
-    summary = score_records(jobs, names, settings, partial, progress=False)
+    score_records(JOBS, NAMES, SETTINGS, full, progress=False)
+    score_records(JOBS[:1], NAMES, SETTINGS, partial, progress=False)  # stopped after one row
+    summary = score_records(JOBS, NAMES, SETTINGS, partial, progress=False)
     assert summary["resumed"] == 1 and summary["scored_now"] == 2
     assert read(partial) == read(full)
 
 
-def test_the_seconds_ledger_keeps_the_cost_of_resumed_rows(archs, tmp_path):
-    settings = ScoreSettings(image_size=32, repeats=1)
-    jobs = [ScoreJob(f"t{i}", t, lambda t=t: ASViT(Topology.parse(t), num_classes=1000))
-            for i, t in enumerate(SEEDS)]
-    names = ["params", "length_distortion"]
+def test_the_seconds_ledger_keeps_the_cost_of_resumed_rows(tmp_path):
     out, ledger = tmp_path / "scores.csv", tmp_path / "seconds.json"
-    score_records(jobs[:2], names, settings, out, progress=False, seconds=ledger)  # stopped after two rows
+    score_records(JOBS[:2], NAMES, SETTINGS, out, progress=False, seconds=ledger)  # stopped after two rows
     first = json.loads(ledger.read_text())
-    assert list(first) == ["t0", "t1"] and all(set(row) == set(names) for row in first.values())
-    summary = score_records(jobs, names, settings, out, progress=False, seconds=ledger)
+    assert list(first) == ["t0", "t1"] and all(set(row) == set(NAMES) for row in first.values())
+    summary = score_records(JOBS, NAMES, SETTINGS, out, progress=False, seconds=ledger)
     recorded = json.loads(ledger.read_text())
     assert {k: recorded[k] for k in first} == first and list(recorded) == ["t0", "t1", "t2"]
-    expected = {name: sum(row[name] for row in recorded.values()) / 3 for name in names}
+    expected = {name: sum(row[name] for row in recorded.values()) / 3 for name in NAMES}
     assert summary["seconds_per_architecture"] == pytest.approx(expected)
     # a rerun that resumes every row measures nothing, reports the same cost and leaves the ledger as it was
     before = ledger.read_bytes()
-    again = score_records(jobs, names, settings, out, progress=False, seconds=ledger)
+    again = score_records(JOBS, NAMES, SETTINGS, out, progress=False, seconds=ledger)
     assert again["scored_now"] == 0 and again["seconds_per_architecture"] == summary["seconds_per_architecture"]
     assert ledger.read_bytes() == before
     # a row the table drops (its id now names another architecture) drops its entry too
-    changed = [*jobs[:2], ScoreJob("t2", SEEDS[0], jobs[0].build)]
-    score_records(changed, names, settings, out, progress=False, seconds=ledger)
+    changed = [*JOBS[:2], ScoreJob("t2", SEEDS[0], JOBS[0].build)]
+    score_records(changed, NAMES, SETTINGS, out, progress=False, seconds=ledger)
     assert list(json.loads(ledger.read_text())) == ["t0", "t1", "t2"]
     assert json.loads(ledger.read_text())["t2"] != recorded["t2"]
 
