@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test bench clean
+.PHONY: run test test-e2e bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ run: $(STAMP)
 	dvc repro
 	asvit report
 
+# unit and in-process tests
 test: $(STAMP)
-	pytest
+	pytest -m "not e2e"
+
+# end-to-end tests: real DVC commands, S3 and MLflow servers, a Dask cluster, torchrun
+test-e2e: $(STAMP)
+	pytest -m e2e
 
 bench: $(STAMP)
 	python benchmarks/proxy_speed.py

@@ -40,7 +40,10 @@ from asvit.config import GrowParams, SearchParams
 from asvit.executor import Engine
 from asvit.models import ASViT
 from asvit.proxies.scoring import ScoreSettings, score_network
-from asvit.search import REWARD_METRICS, ProxyScorer, grow_family, real_size_counters, run_search
+from asvit.scaling import grow_family, real_size_counters
+from asvit.search.reward import REWARD_METRICS
+from asvit.search.runner import run_search
+from asvit.search.scorer import ProxyScorer
 from asvit.space import Topology, sample_topology
 
 PAPER_SEED = Topology.parse("8,2,3|4,1,2|4,1,4|4,1,6|32")

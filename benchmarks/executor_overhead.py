@@ -19,7 +19,7 @@ from asvit.config import Recipe
 from asvit.data import prepare_classification
 from asvit.executor import Engine
 from asvit.groundtruth import train_groundtruth
-from asvit.proxies import ScoreSettings, score_file
+from asvit.proxies.scoring import ScoreSettings, score_file
 from asvit.records import ArchRecord, write_records
 from asvit.space import sample_topologies
 

@@ -30,7 +30,8 @@ from sklearn.preprocessing import StandardScaler
 from asvit.correlation import agreement_table, format_agreements, read_scores, read_truth
 from asvit.executor import Engine
 from asvit.predictors import REGRESSORS, feature_table, fit_ranker, predict_with, rank_aggregate
-from asvit.proxies import PROXIES, ScoreSettings, score_file
+from asvit.proxies import PROXIES
+from asvit.proxies.scoring import ScoreSettings, score_file
 from asvit.records import read_records
 
 ROOT = Path(__file__).resolve().parent.parent

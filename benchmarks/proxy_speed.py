@@ -18,9 +18,9 @@ from collections.abc import Callable
 import torch
 
 from asvit.models import ASViT, attention_kernel
-from asvit.proxies import ScoreSettings
 from asvit.proxies.expressivity import length_distortion, unit_circle, without_layernorm
 from asvit.proxies.reference import length_distortion_reference, ntk_condition_number_reference
+from asvit.proxies.scoring import ScoreSettings
 from asvit.proxies.trainability import ntk_condition_number
 from asvit.space import Topology
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from asvit.atomic import write_csv
 from asvit.config import load_params
 from asvit.data import dataset_info
 from asvit.detect.backbone import build_detector, detection_backbone
@@ -17,7 +18,6 @@ from asvit.detect.data import open_split
 from asvit.detect.examples import draw_examples
 from asvit.detect.train import fit_detector
 from asvit.errors import exit_on_user_error
-from asvit.search import write_csv
 from asvit.tracking import stage_run
 from asvit.train import distributed
 from asvit.train.checkpoint import atomic_save

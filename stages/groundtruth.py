@@ -6,6 +6,7 @@ from pathlib import Path
 
 from asvit.config import load_params
 from asvit.errors import exit_on_user_error
+from asvit.executor import Engine
 from asvit.groundtruth import train_groundtruth
 from asvit.records import read_records
 from asvit.tracking import stage_run
@@ -25,7 +26,7 @@ def main() -> None:
     records = read_records(ARCHS, params.space.record_format)
     with stage_run("groundtruth", {"groundtruth": config.model_dump(), "data": params.data.model_dump()}) as run:
         summary = train_groundtruth(records, DATA, config.recipe, config.width, OUT, STATE, seed=config.seed,
-                                    engine=params.executor.engine_for(config.workers), seeds=config.seeds,
+                                    engine=Engine.from_params(params.executor, config.workers), seeds=config.seeds,
                                     seconds=SECONDS)
         run.write_metrics(METRICS, summary)
         run.log_artifact(OUT)

@@ -1,15 +1,20 @@
-"""Stage ``grow``: the scaling rule (docs/design.md section 8) grows the seed of ``grow.seed_file``
-(artifacts/seed.json, the search's; or the supernet evolution's) into the family ``asvit-g00`` (the seed at real width), ``asvit-g01``, ... (one per growth step); an
+"""Stage ``grow``: the scaling rule (docs/design.md section 8) grows the seed topology of
+``grow.seed_file`` (artifacts/seed.json, the search's; or the supernet evolution's) into the family
+``asvit-g00`` (the seed topology at real width), ``asvit-g01``, ... (one per growth step); an
 interrupted growth resumes from checkpoints/grow/ (local resume state, not a pipeline output). Its
 seconds and cache hits go to ``metrics/grow.json``."""
 
 from dataclasses import asdict
 from pathlib import Path
 
+from asvit.atomic import write_csv
 from asvit.config import load_params
 from asvit.errors import exit_on_user_error
+from asvit.executor import Engine
+from asvit.proxies.scoring import ScoreSettings
 from asvit.records import write_records
-from asvit.search import ProxyScorer, grow_family, read_seed, write_csv
+from asvit.scaling import grow_family, read_seed
+from asvit.search.scorer import ProxyScorer
 from asvit.tracking import stage_run
 
 DATA = Path("data/cls")  # the NTK batch's images (proxy.inputs: data)
@@ -24,10 +29,10 @@ PLOT_COLUMNS = ("step", "name", "params", "macs", "length_distortion", "ntk_cond
 def main() -> None:
     params = load_params()
     seed = read_seed(Path(params.grow.seed_file))
-    settings = params.proxy.score_settings(DATA)
+    settings = ScoreSettings.from_params(params.proxy, DATA)
     logged = {"seed": seed.seed_string(), "grow": params.grow.model_dump(),
               "proxy": params.proxy.model_dump(exclude={"names"})}
-    engine = params.executor.engine_for(params.proxy.workers)
+    engine = Engine.from_params(params.executor, params.proxy.workers)
     with stage_run("grow", logged) as run, ProxyScorer(settings, engine) as scorer:
         result = grow_family(seed, params.grow, scorer, scorer.description, params.proxy.num_classes, STATE)
         members = [asdict(m) for m in result.members]

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from asvit.atomic import write_csv
 from asvit.config import load_params
-from asvit.cost import SUPERNET, ranking_seconds
 from asvit.correlation import (agreement_table, format_agreements, read_scores, read_seed_columns, read_truth,
                                truth_reliability)
+from asvit.cost import SUPERNET, ranking_seconds
 from asvit.errors import AsvitError, exit_on_user_error
 from asvit.predictors import PREDICTOR, rank_aggregate
 from asvit.table import mean_seconds, read_ledger
@@ -58,12 +59,10 @@ def main() -> None:
         run.write_metrics(METRICS, {"ground_truth": reliability.to_dict() if reliability else {"seeds": 1},
                                     **{name: {**a.to_dict(), "ceiling_tau": ceiling, "seconds": seconds[name]}
                                        for name, a in table.items()}})
-        PLOT.parent.mkdir(exist_ok=True)
-        scores.join(truth.rename("accuracy"), how="inner").to_csv(PLOT, index_label="id")
-        pd.DataFrame([{"predictor": name, "kendall_tau": a.kendall_tau, "low": a.kendall_ci.low,
-                       "high": a.kendall_ci.high, "ceiling": ceiling, "seconds": seconds[name]}
-                      for name, a in table.items()]
-                     ).to_csv(TAUS, index=False)
+        write_csv(PLOT, scores.join(truth.rename("accuracy"), how="inner"), index_label="id")
+        write_csv(TAUS, [{"predictor": name, "kendall_tau": a.kendall_tau, "low": a.kendall_ci.low,
+                          "high": a.kendall_ci.high, "ceiling": ceiling, "seconds": seconds[name]}
+                         for name, a in table.items()])
         run.log_artifact(PLOT)
     print(format_agreements(table, reliability))
     print("seconds to rank them: " + ", ".join(f"{name} {seconds[name]:.0f}" for name in table))

@@ -3,10 +3,9 @@
 proxies of ``predictor.aggregate`` for the rank aggregation, the fitted ranker for ``predictor``. A
 new ground truth therefore re-runs the search only when the search reads the ranker."""
 
-import json
 from pathlib import Path
 
-from asvit.atomic import atomic_path
+from asvit.atomic import write_json
 from asvit.config import load_params
 from asvit.errors import exit_on_user_error
 from asvit.search.objective import objective_spec
@@ -22,8 +21,7 @@ def main() -> None:
     logged = {"search": {"objective": params.search.objective}, "predictor": {"aggregate": params.predictor.aggregate}}
     with stage_run("objective", logged) as run:
         spec = objective_spec(params.search.objective, params.predictor.aggregate, RANKER)
-        with atomic_path(OUT) as tmp:
-            tmp.write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
+        write_json(OUT, spec, indent=1, sort_keys=True)
         run.log_artifact(OUT)
     print(f"search objective: {params.search.objective}")
 

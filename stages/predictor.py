@@ -3,10 +3,9 @@ the log proxies and the architectures' decisions as inputs. Writes the fitted mo
 numbers, every sampled architecture's prediction and its out-of-fold prediction (the one
 ``kendall`` judges, from a model that never saw that architecture's truth)."""
 
-import json
 from pathlib import Path
 
-from asvit.atomic import atomic_path
+from asvit.atomic import write_csv, write_json
 from asvit.config import load_params
 from asvit.correlation import rank_agreement, read_truth
 from asvit.errors import exit_on_user_error
@@ -27,10 +26,8 @@ def main() -> None:
     with stage_run("predictor", {"predictor": config.model_dump()}) as run:
         saved, predictions = learned_ranking(SCORES, read_truth(TRUTH, kendall.truth_column), config.regressor,
                                              config.folds, config.seed)
-        with atomic_path(MODEL) as tmp:
-            tmp.write_text(json.dumps(saved, indent=1) + "\n")
-        with atomic_path(PREDICTIONS) as tmp:
-            predictions.to_csv(tmp, index_label="id")
+        write_json(MODEL, saved, indent=1)
+        write_csv(PREDICTIONS, predictions, index_label="id")
         cv = rank_agreement(predictions["cv_prediction"], predictions["truth"], top_k=kendall.top_k,
                             resamples=kendall.resamples, seed=kendall.seed)
         run.write_metrics(METRICS, {"regressor": config.regressor, "folds": config.folds,

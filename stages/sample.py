@@ -5,6 +5,7 @@ from pathlib import Path
 from asvit.config import load_params
 from asvit.errors import exit_on_user_error
 from asvit.records import sample_records, write_records
+from asvit.space import space_for
 from asvit.tracking import stage_run
 
 OUT = Path("artifacts/topologies.jsonl")
@@ -14,8 +15,7 @@ OUT = Path("artifacts/topologies.jsonl")
 def main() -> None:
     params = load_params()
     space = params.space
-    records = sample_records(space.autoformer_space() if space.record_format == "autoformer" else space.name,
-                             params.sample.count, params.sample.seed)
+    records = sample_records(space_for(space), params.sample.count, params.sample.seed)
     with stage_run("sample", {"space": params.space.model_dump(), "sample": params.sample.model_dump()}) as run:
         write_records(OUT, records)
         run.log_metrics({"architectures_sampled": len(records)})

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from asvit.config import load_params
 from asvit.errors import exit_on_user_error
-from asvit.proxies import score_file
+from asvit.executor import Engine
+from asvit.proxies.scoring import ScoreSettings, score_file
 from asvit.tracking import stage_run
 
 DATA = Path("data/cls")  # the NTK batch's images (proxy.inputs: data)
@@ -20,8 +21,9 @@ def main() -> None:
     params = load_params()
     proxy = params.proxy
     with stage_run("score", {"space": params.space.model_dump(), "proxy": proxy.model_dump()}) as run:
-        summary = score_file(ARCHS, params.space.record_format, proxy.names, proxy.score_settings(DATA), OUT,
-                             engine=params.executor.engine_for(proxy.workers), seconds=SECONDS)
+        settings = ScoreSettings.from_params(proxy, DATA)
+        summary = score_file(ARCHS, params.space.record_format, proxy.names, settings, OUT,
+                             engine=Engine.from_params(params.executor, proxy.workers), seconds=SECONDS)
         run.write_metrics(METRICS, summary)
         run.log_artifact(OUT)
 

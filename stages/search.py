@@ -8,10 +8,15 @@ the search found, so an identical search leaves ``grow`` cached; its seconds and
 import json
 from pathlib import Path
 
+from asvit.atomic import write_csv, write_json
 from asvit.config import load_params
 from asvit.errors import AsvitError, exit_on_user_error
-from asvit.search import HISTORY_COLUMNS, REWARD_METRICS, ProxyScorer, run_search, write_csv, write_json
+from asvit.executor import Engine
+from asvit.proxies.scoring import ScoreSettings
 from asvit.search.objective import make_objective
+from asvit.search.reward import REWARD_METRICS
+from asvit.search.runner import HISTORY_COLUMNS, run_search
+from asvit.search.scorer import ProxyScorer
 from asvit.tracking import stage_run
 
 DATA = Path("data/cls")  # the NTK batch's images (proxy.inputs: data)
@@ -30,10 +35,10 @@ def main() -> None:
         raise AsvitError(f"search.objective: {OBJECTIVE} does not describe {params.search.objective!r}; "
                          "run the objective stage first (dvc repro search)")
     objective = make_objective(spec, params.search.reward_window)
-    settings = params.proxy.score_settings(DATA)
+    settings = ScoreSettings.from_params(params.proxy, DATA)
+    engine = Engine.from_params(params.executor, params.proxy.workers)
     logged = {"search": params.search.model_dump(), "proxy": params.proxy.model_dump(exclude={"names"})}
-    with (stage_run("search", logged) as run,
-          ProxyScorer(settings, params.executor.engine_for(params.proxy.workers), objective.proxies) as scorer):
+    with stage_run("search", logged) as run, ProxyScorer(settings, engine, objective.proxies) as scorer:
         result = run_search(params.search, scorer, scorer.description, STATE, objective=objective)
         summary = {"seed": result.seed.seed_string(), "method": params.search.method,
                    "proxies": {m: result.values[m] for m in REWARD_METRICS}, "steps": result.steps}

@@ -5,15 +5,11 @@ interruption), writes every sampled architecture's inherited-weight accuracy on 
 (the ``supernet`` column of the Kendall study) and the best architecture of an evolutionary search
 over the supernet, in the form of artifacts/seed.json."""
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import pandas as pd
-import torch
-
-from asvit.atomic import atomic_path
+from asvit.atomic import write_csv, write_json
 from asvit.config import load_params
 from asvit.data import dataset_info, open_classification
 from asvit.errors import exit_on_user_error
@@ -23,6 +19,7 @@ from asvit.supernet.spaces import supernet_setup
 from asvit.supernet.training import heldout_split
 from asvit.tracking import stage_run
 from asvit.train import check_fit
+from asvit.train.checkpoint import atomic_save
 
 ARCHS = Path("artifacts/topologies.jsonl")
 DATA = Path("data/cls")
@@ -34,12 +31,6 @@ TRAINING_PLOT = Path("plots/supernet.csv")
 EVOLUTION_PLOT = Path("plots/supernet_evolution.csv")
 METRICS = Path("metrics/supernet.json")
 SECONDS = Path("metrics/seconds/supernet.json")  # each architecture's inherited-accuracy seconds
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
 
 
 @exit_on_user_error
@@ -64,7 +55,7 @@ def main() -> None:
 
         trained = train_supernet(setup, train_set, heldout_set, recipe, config.seed, STATE, on_epoch=on_epoch)
         write_csv(TRAINING_PLOT, [asdict(r) for r in trained.history])  # also when every epoch was resumed
-        torch.save(setup.supernet.state_dict(), WEIGHTS)
+        atomic_save(setup.supernet.state_dict(), WEIGHTS)
         settings = {"supernet": str(setup.spec), "recipe": recipe.model_dump(), "seed": config.seed,
                     "heldout": config.heldout, "data": info}
         inherited = score_inherited(setup, records, heldout_set, OUT, settings, config.eval_batch_size,
@@ -74,9 +65,8 @@ def main() -> None:
         evolution = search_supernet(setup, heldout_set, config.evolution, config.eval_batch_size)
         evolution_seconds = time.perf_counter() - start
         write_csv(EVOLUTION_PLOT, [asdict(row) for row in evolution.history])
-        SEED.write_text(json.dumps({**setup.record(evolution.best), "method": "supernet-evolution",
-                                    "inherited_top1": evolution.best_fitness,
-                                    "params": subnet_params(setup, evolution.best)}, indent=2) + "\n")
+        write_json(SEED, {**setup.record(evolution.best), "method": "supernet-evolution",
+                          "inherited_top1": evolution.best_fitness, "params": subnet_params(setup, evolution.best)})
         run.write_metrics(METRICS, {
             "architectures": len(records), "train_seconds": trained.train_seconds,
             "resumed_epochs": trained.resumed_epochs, "heldout_top1_largest": trained.top1,

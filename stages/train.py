@@ -11,9 +11,9 @@ from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
-import pandas as pd
 import torch
 
+from asvit.atomic import write_csv
 from asvit.config import load_params
 from asvit.data import dataset_info, open_classification
 from asvit.errors import exit_on_user_error
@@ -28,13 +28,6 @@ CHECKPOINTS = Path("checkpoints/train")
 PLOT = Path("plots/train.csv")
 METRICS = Path("metrics/train.json")
 PLOT_COLUMNS = ["model", "epoch", "loss", "val_top1", "val_top5", "stride", "dilation", "lr", "images_per_s"]
-
-
-def write_plot(rows: list[dict]) -> None:
-    PLOT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = PLOT.with_name(PLOT.name + ".tmp")
-    pd.DataFrame(rows, columns=PLOT_COLUMNS).to_csv(tmp, index=False)
-    tmp.replace(PLOT)
 
 
 @exit_on_user_error
@@ -57,7 +50,7 @@ def main() -> None:
                 model = ASViT(topology, num_classes=info["num_classes"], drop_path_rate=recipe.drop_path)
 
                 def on_epoch(history, name=name):
-                    write_plot(finished + [{"model": name, **asdict(r)} for r in history])
+                    write_csv(PLOT, finished + [{"model": name, **asdict(r)} for r in history], PLOT_COLUMNS)
                     last = history[-1]
                     run.log_metrics({f"{name}.loss": last.loss, f"{name}.val_top1": last.val_top1,
                                      f"{name}.images_per_s": last.images_per_s}, step=last.epoch)
@@ -67,7 +60,7 @@ def main() -> None:
                 if not job.is_main:
                     continue
                 finished += [{"model": name, **asdict(r)} for r in result.history]
-                write_plot(finished)
+                write_csv(PLOT, finished, PLOT_COLUMNS)
                 summary[name] = {"top1": result.top1, "top5": result.top5,
                                  "params": sum(p.numel() for p in model.parameters()),
                                  "macs": result.history[-1].macs, "train_seconds": result.train_seconds,

@@ -9,15 +9,15 @@ read the changed keys, and a bad value stops the pipeline here with one line nam
 from pathlib import Path
 
 from asvit.atomic import atomic_path
-from asvit.config import load_params
 from asvit.errors import exit_on_user_error
+from asvit.validation import validate_params
 
 MARKER = Path("artifacts/params.validated")
 
 
 @exit_on_user_error
 def main() -> None:
-    load_params()
+    validate_params()
     with atomic_path(MARKER) as tmp:
         tmp.write_text("params.yaml is valid\n")
     print("params.yaml is valid")

@@ -10,9 +10,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from asvit.models import AutoFormerViT
 from asvit.models.autoformer import relative_indices
-from asvit.proxies import PROXIES, ScoreSettings
+from asvit.proxies import PROXIES
 from asvit.proxies.expressivity import length_distortion
 from asvit.proxies.reference import length_distortion_reference
+from asvit.proxies.scoring import ScoreSettings
 from asvit.space import AutoFormerArch
 
 SMALL = AutoFormerArch(embed_dim=32, depth=2, num_heads=(1, 2), mlp_ratio=(2.0, 3.0))

@@ -4,18 +4,31 @@ import pytest
 import yaml
 
 from asvit.config import ConfigError, load_params, parse_params
+from asvit.proxies import PROXIES, register
+from asvit.tracking import flatten
+from asvit.validation import live_registries, validate_params
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("path", ["params.yaml", "configs/paper.yaml"])
 def test_the_shipped_profiles_are_valid(path):
-    params = load_params(ROOT / path)
+    params = validate_params(ROOT / path)
     assert params.proxy.image_size % 32 == 0
 
 
-def test_defaults_fill_missing_groups():
-    assert parse_params({}).proxy.repeats == 5
+def test_an_empty_file_gives_the_values_of_params_yaml(tmp_path):
+    (tmp_path / "empty.yaml").write_text("")
+    assert load_params(tmp_path / "empty.yaml") == load_params(ROOT / "params.yaml")
+    assert parse_params({}).proxy.repeats == 3
+
+
+def test_the_paper_profile_states_every_key_of_params_yaml():
+    params = flatten(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    paper = flatten(yaml.safe_load((ROOT / "configs/paper.yaml").read_text()))
+    assert sorted(set(params) - set(paper)) == []
+    loaded = validate_params(ROOT / "configs/paper.yaml")
+    assert (loaded.proxy.image_size, loaded.grow.target_params, loaded.data.num_classes) == (224, 80_000_000, 1000)
 
 
 @pytest.mark.parametrize("data, message", [
@@ -24,8 +37,9 @@ def test_defaults_fill_missing_groups():
     ({"proxy": {"repeats": "many"}}, "proxy.repeats: Input should be a valid integer"),
     ({"proxy": {"repeats": 0}}, "proxy.repeats: Input should be greater than or equal to 1 (got 0)"),
     ({"proxy": {"image_size": 100}}, "proxy.image_size: Input should be a multiple of 32"),
-    ({"proxy": {"names": ["ntk_cond", "magic"]}}, "proxy.names: Value error, unknown proxy magic"),
-    ({"space": {"name": "nasbench"}}, "space.name: Input should be 'asvit'"),
+    ({"proxy": {"names": ["ntk_cond", "magic"]}},
+     "proxy.names: Value error, unknown proxy 'magic'; allowed: length_distortion"),
+    ({"space": {"name": "nasbench"}}, "space.name: Value error, unknown space 'nasbench'; allowed: asvit, autoformer-"),
     ({"sample": {"count": -1}}, "sample.count: Input should be greater than or equal to 1"),
     ({"data": {"shape_size": [0.3, 0.2]}}, "data.shape_size: Value error, need 0 < low <= high <= 0.5"),
     (["a list"], "the top level must be a mapping"),
@@ -45,7 +59,7 @@ def test_defaults_fill_missing_groups():
 ])
 def test_invalid_params_name_the_full_key(data, message):
     with pytest.raises(ConfigError) as error:
-        parse_params(data, "params.yaml")
+        parse_params(data, "params.yaml", live_registries())
     assert message in str(error.value)
 
 
@@ -65,8 +79,38 @@ def test_the_rank_aggregate_names_measured_proxies():
     assert parse_params({}).predictor.aggregate == ["length_distortion", "ntk_cond", "flops"]
     with pytest.raises(ConfigError, match=r"^params: Value error, predictor.aggregate: macs not in proxy.names"):
         parse_params({"predictor": {"aggregate": ["macs"]}, "proxy": {"names": ["flops"]}})
-    with pytest.raises(ConfigError, match="predictor.aggregate: .*unknown proxy nope"):
-        parse_params({"predictor": {"aggregate": ["nope"]}})
+    with pytest.raises(ConfigError, match="predictor.aggregate: .*unknown proxy 'nope'"):
+        parse_params({"predictor": {"aggregate": ["nope"]}}, registries=live_registries())
+
+
+@pytest.mark.parametrize("key, name, kind", [
+    ("space.name", "nasbench", "space"), ("data.source", "mnist", "data source"),
+    ("proxy.names", "magic", "proxy"), ("search.method", "bayes", "search method"),
+    ("search.objective", "accuracy", "search objective"), ("grow.tie_break", "coin", "tie break"),
+    ("predictor.regressor", "mlp", "regressor"), ("detect.detector", "yolo", "detector"),
+])
+def test_every_name_is_checked_against_its_live_registry(key, name, kind):
+    group, field = key.split(".")
+    data = {group: {field: [name] if key == "proxy.names" else name}}
+    if key == "proxy.names":
+        data["predictor"] = {"aggregate": [name]}
+    allowed = ", ".join(live_registries()[kind])
+    with pytest.raises(ConfigError, match=f"{key}: Value error, unknown {kind} '{name}'; allowed: {allowed}"):
+        parse_params(data, registries=live_registries())
+    parse_params(data)  # the schema alone leaves names to the registries
+
+
+def test_a_newly_registered_proxy_is_a_valid_name():
+    with pytest.raises(ConfigError, match="unknown proxy 'zeros'"):
+        parse_params({"proxy": {"names": ["zeros"]}, "predictor": {"aggregate": ["zeros"]}},
+                     registries=live_registries())
+    register("zeros", higher_is_better=True, stochastic=False)(lambda network, inputs: 0.0)
+    try:
+        params = parse_params({"proxy": {"names": ["zeros"]}, "predictor": {"aggregate": ["zeros"]}},
+                              registries=live_registries())
+        assert params.proxy.names == ["zeros"]
+    finally:
+        del PROXIES["zeros"]
 
 
 @pytest.mark.parametrize("path", ["params.yaml", "configs/paper.yaml"])

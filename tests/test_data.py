@@ -13,6 +13,7 @@ from PIL import Image
 
 from asvit.data import (SHAPES, SOURCES, DataError, dataset_info, generate_shapes, open_classification,
                         prepare_classification)
+from asvit.registry import UnknownName
 
 CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR_PER_BATCH = 4
@@ -216,7 +217,7 @@ def test_cifar10_damage_names_the_file(cifar_dir: Path, tmp_path: Path, damage, 
 
 
 def test_unknown_source_lists_the_choices(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="unknown data source 'mnist'; choose one of: " + ", ".join(SOURCES)):
+    with pytest.raises(UnknownName, match="unknown data source 'mnist'; allowed: " + ", ".join(SOURCES)):
         prepare_classification("mnist", tmp_path, image_size=32, seed=0)
 
 

@@ -17,7 +17,7 @@ from asvit.config import Recipe, parse_params
 from asvit.data import prepare_classification
 from asvit.executor import ADDRESS_VARIABLE, Engine, EngineError
 from asvit.groundtruth import train_groundtruth
-from asvit.proxies import ScoreSettings, score_file
+from asvit.proxies.scoring import ScoreSettings, score_file
 from asvit.records import ArchRecord, write_records
 from asvit.space import sample_topologies
 
@@ -72,6 +72,7 @@ def train(topologies, data, out, engine):
     return out.read_text()
 
 
+@pytest.mark.e2e
 def test_score_through_the_cluster_equals_the_local_pool(cluster, archs, data, tmp_path):
     local = score(archs, data, tmp_path / "local.csv", Engine.local(2))
     remote = score(archs, data, tmp_path / "dask.csv", Engine("dask", address=cluster.address))
@@ -79,6 +80,7 @@ def test_score_through_the_cluster_equals_the_local_pool(cluster, archs, data, t
     assert len(local.splitlines()) == 4
 
 
+@pytest.mark.e2e
 def test_groundtruth_through_the_cluster_equals_the_local_pool(cluster, topologies, data, tmp_path,
                                                               local_groundtruth):
     remote = train(topologies, data, tmp_path / "dask.csv", Engine("dask", address=cluster.address))
@@ -86,6 +88,7 @@ def test_groundtruth_through_the_cluster_equals_the_local_pool(cluster, topologi
     assert len(remote.splitlines()) == 5
 
 
+@pytest.mark.e2e
 def test_a_worker_killed_mid_run_still_ends_with_the_same_table(topologies, data, tmp_path, local_groundtruth):
     from distributed import Client
 
@@ -110,6 +113,7 @@ def test_a_worker_killed_mid_run_still_ends_with_the_same_table(topologies, data
     assert result["table"] == local_groundtruth
 
 
+@pytest.mark.e2e
 def test_training_tasks_go_to_gpu_workers_one_at_a_time(tmp_path):
     with dask_cluster(tmp_path, {"cpu": None, "gpu": "GPU=1"}) as running:
         engine = Engine("dask", address=running.address)
@@ -121,6 +125,7 @@ def test_training_tasks_go_to_gpu_workers_one_at_a_time(tmp_path):
             assert [f.result() for f in futures] == [None] * 4
 
 
+@pytest.mark.e2e
 def test_gpu_tasks_run_on_cpu_workers_when_the_cluster_has_no_gpu(cluster):
     with Engine("dask", address=cluster.address).executor(gpu=True) as pool:
         assert pool.submit(sum, [1, 2, 3]).result() == 6
@@ -135,6 +140,7 @@ def test_an_unreachable_scheduler_stops_with_one_line_naming_the_address(archs, 
     assert not out.exists()
 
 
+@pytest.mark.e2e
 def test_the_score_command_line_measures_on_the_cluster(cluster, archs, tmp_path):
     args = ["score", "--archs", str(archs), "--space", "asvit", "--proxies", "params,length_distortion",
             "--image-size", "32", "--repeats", "2", "--inputs", "noise"]
@@ -154,8 +160,8 @@ def test_the_dask_engine_needs_an_address(monkeypatch):
 
 def test_the_executor_params_build_the_engine_and_name_bad_keys():
     params = parse_params({"executor": {"engine": "dask", "address": "tcp://h:8786", "retries": 2}})
-    assert params.executor.engine_for(3) == Engine("dask", 3, "tcp://h:8786", 10.0, 2)
-    assert parse_params({}).executor.engine_for(2) == Engine.local(2)
+    assert Engine.from_params(params.executor, 3) == Engine("dask", 3, "tcp://h:8786", 10.0, 2)
+    assert Engine.from_params(parse_params({}).executor, 2) == Engine.local(2)
     with pytest.raises(Exception, match=r"executor\.engine: "):
         parse_params({"executor": {"engine": "ray"}}, "params.yaml")
 

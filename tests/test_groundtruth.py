@@ -12,8 +12,8 @@ from asvit.config import Recipe
 from asvit.data import prepare_classification
 from asvit.errors import AsvitError
 from asvit.executor import Engine
-from asvit.records import ArchRecord
 from asvit.models import AutoFormerViT
+from asvit.records import ArchRecord
 from asvit.space import AutoFormerArch, sample_topologies
 
 RECIPE = Recipe(epochs=2, batch_size=16, lr=1e-3, warmup_epochs=0, phase_ends=None)

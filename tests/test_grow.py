@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from asvit.config import ConfigError, GrowParams, parse_params
-from asvit.search import (ALL_BAD, NOTHING_FITS, TARGET_REACHED, GrowError, grow_candidates, grow_family,
-                          rank_select, read_seed)
+from asvit.scaling import ALL_BAD, NOTHING_FITS, TARGET_REACHED, GrowError, grow_candidates, grow_family, read_seed
+from asvit.search.ranking import rank_select
 from asvit.space import Topology
+from asvit.validation import live_registries
 
 from .conftest import PAPER_SEED
 
@@ -112,7 +113,7 @@ def test_the_official_mode_matches_the_official_selection_on_random_tables(seed)
 def test_grow_tie_break_is_validated():
     assert GrowParams(tie_break="official").tie_break == "official"
     with pytest.raises(ConfigError, match="grow.tie_break"):
-        parse_params({"grow": {"tie_break": "paper"}})
+        parse_params({"grow": {"tie_break": "paper"}}, registries=live_registries())
 
 
 def test_candidates_add_one_block_per_stage_times_distinct_widths():

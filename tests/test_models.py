@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from asvit.models import ASViT, AutoFormerViT, attention_kernel
+from asvit.models.counting import count_flops
 from asvit.models.layers import PatchMerge, Tokenizer, WindowBlock
-from asvit.proxies.size import count_flops
 from asvit.space import AutoFormerArch, Topology
 
 from .conftest import PAPER_LARGE, PAPER_SEED

@@ -11,10 +11,11 @@ import pytest
 
 from asvit.config import ConfigError, SearchParams, parse_params
 from asvit.errors import AsvitError
-from asvit.search import run_search
 from asvit.search.objective import (PaperObjective, PredictorObjective, RankAggregateObjective, make_objective,
                                     objective_spec)
+from asvit.search.runner import run_search
 from asvit.space import Topology
+from asvit.validation import live_registries
 
 from .test_search import TARGET, FakeScorer, matches
 
@@ -97,10 +98,10 @@ def test_the_objective_file_holds_only_what_the_objective_reads(tmp_path):
     spec = objective_spec("predictor", [], ranker)
     assert isinstance(make_objective(spec), PredictorObjective) and spec["ranker"] == RANKER
     assert isinstance(make_objective({"objective": "asvit"}), PaperObjective)
-    with pytest.raises(AsvitError, match="unknown objective 'best'"):
+    with pytest.raises(AsvitError, match="unknown search objective 'best'"):
         make_objective({"objective": "best"})
 
 
 def test_an_unknown_search_objective_is_named_with_its_key():
     with pytest.raises(ConfigError, match="search.objective: .*unknown search objective 'flops'"):
-        parse_params({"search": {"objective": "flops"}})
+        parse_params({"search": {"objective": "flops"}}, registries=live_registries())

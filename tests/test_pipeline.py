@@ -16,7 +16,7 @@ from asvit.space import Topology
 
 from .dvc_repo import NO_STORE, TINY, dvc, fresh_clone, ran, run, set_param
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):

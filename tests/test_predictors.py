@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 
 from asvit.errors import AsvitError
-from asvit.predictors import (REGRESSORS, architecture_features, cross_validated_predictions, feature_table,
-                              fit_ranker, predict_with, rank_quantiles)
+from asvit.predictors import (REGRESSORS, architecture_features, cross_validated_predictions, feature_table, fit_ranker,
+                              predict_with, rank_quantiles)
 from asvit.space import AutoFormerArch, sample_topologies
 
 

@@ -5,13 +5,13 @@ import torch
 from torch import nn
 
 from asvit.models import ASViT, build_network
-from asvit.proxies import PROXIES, BadTopology, ProxyInputs, ScoreSettings, register, score_network
-from asvit.proxies.base import UnknownProxy
+from asvit.models.counting import count_flops
+from asvit.proxies import PROXIES, BadTopology, ProxyInputs, register
+from asvit.registry import UnknownName
 from asvit.proxies.expressivity import length_distortion, without_layernorm
-from asvit.proxies.reference import (length_distortion_reference, ntk_condition_number_reference,
-                                     ntk_gradients_reference)
+from asvit.proxies.reference import length_distortion_reference, ntk_condition_number_reference, ntk_gradients_reference
 from asvit.proxies.saliency import absolute_weights, dss, synflow
-from asvit.proxies.size import count_flops
+from asvit.proxies.scoring import ScoreSettings, score_network
 from asvit.proxies.trainability import (PooledFeatures, condition_number, ntk_condition_number,
                                         per_sample_weight_gradients)
 from asvit.space import AutoFormerArch, Topology
@@ -146,7 +146,7 @@ def test_every_registered_proxy_gives_a_finite_value(tiny_topology):
 
 
 def test_unknown_proxy_is_a_clear_error(tiny_topology):
-    with pytest.raises(UnknownProxy, match="unknown proxy 'nope'; registered: length_distortion"):
+    with pytest.raises(UnknownName, match="unknown proxy 'nope'; allowed: length_distortion"):
         score_network(lambda: ASViT(tiny_topology), ["nope"], ScoreSettings(image_size=SIZE))
 
 

@@ -6,11 +6,13 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from asvit.cli import main
 from asvit.data import prepare_classification
 from asvit.models import ASViT
-from asvit.proxies import ScoreJob, ScoreSettings, score_records
+from asvit.proxies import PROXIES
+from asvit.proxies.scoring import ScoreJob, ScoreSettings, score_records
 from asvit.space import Topology
 
 # Scaled form at stage-1 width 8: small networks keep the tests fast.
@@ -154,7 +156,7 @@ def test_autoformer_records_are_scored(tmp_path):
 
 
 @pytest.mark.parametrize("inputs, message", [
-    ([], "give --images PATH"),
+    (["--proxies", "params,ntk_cond"], "give --images PATH"),  # the NTK reads the batch's images
     (["--inputs", "noise", "--images", "data/cls"], "--images and --inputs noise contradict each other"),
 ])
 def test_the_ntk_batch_source_must_be_given_once(archs, tmp_path, capsys, inputs, message):
@@ -162,3 +164,23 @@ def test_the_ntk_batch_source_must_be_given_once(archs, tmp_path, capsys, inputs
     with pytest.raises(SystemExit):
         main(["score", "--archs", str(archs), "--out", str(out), *ARGS[2:], *inputs])
     assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_proxies_that_read_no_images_score_without_an_ntk_batch(archs, tmp_path):
+    out = tmp_path / "scores.csv"
+    main(["score", "--archs", str(archs), "--out", str(out), "--space", "asvit", "--proxies", "params,macs",
+          "--image-size", "32"])
+    rows = read(out)
+    assert [r["id"] for r in rows] == ["t0", "t1", "t2"] and all(float(r["macs"]) > 0 for r in rows)
+    assert json.loads((tmp_path / "scores.csv.settings.json").read_text())["settings"]["images"] is None
+
+
+def test_only_the_proxies_that_say_so_read_the_image_batch(tiny_topology):
+    """Every registered proxy gives the same value on two different image batches unless it reads images."""
+    batches = [ScoreSettings(image_size=32, batch_size=4, seed=seed).inputs() for seed in (1, 2)]
+    for name, proxy in PROXIES.items():
+        values = []
+        for inputs in batches:
+            torch.manual_seed(0)
+            values.append(proxy.fn(ASViT(tiny_topology), inputs))
+        assert (values[0] != values[1]) == proxy.reads_images, name

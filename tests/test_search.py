@@ -15,9 +15,15 @@ from asvit.config import ConfigError, SearchParams, parse_params
 from asvit.executor import Engine
 from asvit.fingerprint import source_digest
 from asvit.proxies.scoring import ScoreSettings
-from asvit.search import (EMABaseline, ProxyScorer, ReinforceSearch, ScoreCache, SearchFailed, WindowedReward,
-                          rank_select, run_search)
+from asvit.search.baselines import SearchFailed
+from asvit.search.cache import ScoreCache
+from asvit.search.policy import ReinforceSearch
+from asvit.search.ranking import rank_select
+from asvit.search.reward import EMABaseline, WindowedReward
+from asvit.search.runner import run_search
+from asvit.search.scorer import ProxyScorer
 from asvit.space import DECISIONS, Topology
+from asvit.validation import live_registries
 
 from .conftest import PAPER_SEED
 
@@ -188,7 +194,7 @@ def test_the_pool_measures_what_one_process_measures():
 ])
 def test_bad_search_params_name_the_key(group, key, value):
     with pytest.raises(ConfigError, match=rf"params\.yaml: {group}\.{key}: "):
-        parse_params({group: {key: value}}, "params.yaml")
+        parse_params({group: {key: value}}, "params.yaml", live_registries())
 
 
 def test_the_search_stage_rejects_bad_params_before_any_work(tmp_path, monkeypatch, capsys):

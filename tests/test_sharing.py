@@ -20,7 +20,7 @@ from asvit.compare import experiment_rows
 from .dvc_repo import CLEAN, NO_STORE, dvc, fresh_clone, git, make_repo, ran, run, status
 from .servers import mlflow_server, s3_server
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def test_a_fresh_clone_pulls_and_recomputes_nothing_and_an_identical_search_keeps_grow_cached(origin):

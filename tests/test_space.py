@@ -4,8 +4,8 @@ import random
 import pytest
 
 from asvit.records import RecordError, sample_records
-from asvit.space import (DECISIONS, SPACE_SIZE, AutoFormerArch, AutoFormerSpace, ArchitectureError, Topology, TopologyError,
-                         mutate, sample_topologies)
+from asvit.space import (DECISIONS, SPACE_SIZE, ArchitectureError, AutoFormerArch, AutoFormerSpace, Topology,
+                         TopologyError, mutate, sample_topologies)
 
 from .conftest import PAPER_LARGE, PAPER_SEED
 

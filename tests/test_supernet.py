@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from asvit.space import ArchitectureError, AutoFormerArch, AutoFormerSpace
-from asvit.supernet import SuperAutoFormer, Subnet, cyclic_offsets, extract_subnet, largest_arch, sample_subnet
+from asvit.supernet import Subnet, SuperAutoFormer, cyclic_offsets, extract_subnet, largest_arch, sample_subnet
 
 SPACE = AutoFormerSpace(embed_dims=(32, 48), heads=(1, 2), mlp_ratios=(2.0, 3.0), depths=(2, 3))
 SIZE, CLASSES = 32, 5

@@ -235,6 +235,7 @@ def ddp_worker(out: Path) -> None:
                                                           "history": without_timing(result.history)}))
 
 
+@pytest.mark.e2e
 def test_two_process_run_matches_single_process(tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
                "127.0.0.1", "--master_port", str(free_port()), "-m", "tests.test_train", str(tmp_path)]

@@ -22,7 +22,8 @@ def _add_score(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16, help="images in the NTK batch")
     parser.add_argument("--inputs", choices=["data", "noise"], default="data",
-                        help="the NTK batch: training images of --images (default) or standard-normal noise")
+                        help="the NTK batch, for the proxies that read images: training images of "
+                        "--images (default) or standard-normal noise")
     parser.add_argument("--images", type=Path, help="a directory prepared by the data stage (e.g. data/cls) whose "
                         "training images form the NTK batch")
     parser.add_argument("--num-classes", type=int, default=1000)
@@ -33,18 +34,19 @@ def _add_score(parser: argparse.ArgumentParser) -> None:
 
 def _run_score(args: argparse.Namespace) -> None:
     from .executor import Engine
-    from .proxies import ScoreSettings, score_file
+    from .proxies import get_proxy
+    from .proxies.scoring import ScoreSettings, score_file
 
+    names = [n.strip() for n in args.proxies.split(",") if n.strip()]
     settings = ScoreSettings(image_size=args.image_size, batch_size=args.batch_size,
                              repeats=args.repeats, num_classes=args.num_classes, seed=args.seed)
-    if args.inputs == "data":
-        if args.images is None:
-            raise AsvitError("asvit score: give --images PATH (a directory prepared by the data stage, e.g. "
-                             "data/cls) for the NTK batch, or --inputs noise")
-        settings = settings.from_images(args.images)
-    elif args.images is not None:
+    if args.inputs == "noise" and args.images is not None:
         raise AsvitError("asvit score: --images and --inputs noise contradict each other; give one")
-    names = [n.strip() for n in args.proxies.split(",") if n.strip()]
+    if args.images is not None:
+        settings = settings.from_images(args.images)
+    elif args.inputs == "data" and any(get_proxy(name).reads_images for name in names):
+        raise AsvitError("asvit score: give --images PATH (a directory prepared by the data stage, e.g. "
+                         "data/cls) for the NTK batch, or --inputs noise")
     engine = Engine("dask", address=args.dask) if args.dask else Engine.local(args.workers)
     summary = score_file(args.archs, args.space, names, settings, args.out, engine=engine, seconds=args.seconds)
     print(json.dumps(summary, indent=2))
@@ -135,7 +137,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
     "predict": ("fit the learned ranker on a ground truth and predict every scored architecture", _add_predict,
                 _run_predict),
     "report": ("render every dvc.yaml plot to SVG in one offline HTML page", _add_report, _run_report),
-    "compare": ("the experiments' differing params and key metrics in one narrow table", _add_compare,
+    "compare": ("the experiments' key metrics and differing params and metrics in one narrow table", _add_compare,
                 _run_compare),
 }
 

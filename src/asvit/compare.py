@@ -1,6 +1,7 @@
-"""A readable comparison of DVC experiments: the params that differ between them and the pipeline's
-key metrics under names that say what they are, in a table under about 120 characters wide
-(``dvc exp show`` prints every param, metric and source-file hash: about 200 columns).
+"""A readable comparison of DVC experiments: the params that differ between them, the pipeline's
+key metrics under names that say what they are and the other metrics that differ, in a table under
+about 120 characters wide (``dvc exp show`` prints every param, metric and source-file hash: about
+200 columns).
 
 The rows come from ``dvc exp show --json``: the workspace, each baseline commit and its experiments.
 Each experiment's commit is also written on its MLflow runs (tag ``dvc_exp_commit``), which a stage
@@ -14,7 +15,7 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,13 @@ def experiment_rows(repo: Path) -> list[Row]:
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no message"])[-1]
         raise CompareError(f"`dvc exp show` failed in {repo}: {last}")
+    return rows_from_json(json.loads(result.stdout))
+
+
+def rows_from_json(shown: Sequence[Mapping[str, Any]]) -> list[Row]:
+    """The rows of ``dvc exp show --json`` output: each commit (the workspace first), then its experiments."""
     rows = []
-    for commit in json.loads(result.stdout):
+    for commit in shown:
         rev = commit.get("rev", "")
         rows.append(_row(commit.get("name") or (rev if rev == "workspace" else rev[:7]), commit, rev, None))
         for experiment in commit.get("experiments") or []:
@@ -90,35 +96,63 @@ def _format(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def comparison(rows: Sequence[Row], width: int = WIDTH) -> tuple[list[str], list[list[str]], list[str]]:
-    """(header, cells, params left out for width): the differing params, then the key metrics that
-    any row has, as many as fit in ``width`` characters."""
-    keys = sorted({k for r in rows for k in r.params})
-    differing = [k for k in keys if len({json.dumps(r.params.get(k), sort_keys=True) for r in rows}) > 1]
-    metrics = dict(KEY_METRICS)
-    models = sorted({k.split(":", 1)[1].split(".")[0] for r in rows for k in r.metrics if k.startswith(EVALUATE)})
-    metrics.update({f"top-1 {m}": (EVALUATE, f"{m}.top1") for m in models})
-    present = [label for label, (path, key) in metrics.items() if any(f"{path}:{key}" in r.metrics for r in rows)]
-    columns = [("experiment", lambda r: r.label)]
-    columns += [(label, lambda r, p=path, k=key: r.metrics.get(f"{p}:{k}")) for label, (path, key) in metrics.items()
-                if label in present]
-    param_columns = [(k, lambda r, k=k: r.params.get(k)) for k in differing]
-    left_out: list[str] = []
-    chosen = list(columns)
-    for name, getter in param_columns:
-        trial = [chosen[0], (name, getter), *chosen[1:]]
+Column = tuple[str, Callable[[Row], Any]]
+
+
+def _differing(values: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The keys whose value is not the same in every mapping of ``values``, in the order first seen."""
+    keys = dict.fromkeys(key for mapping in values for key in mapping)
+    return [key for key in keys if len({json.dumps(mapping.get(key), sort_keys=True) for mapping in values}) > 1]
+
+
+def _metric_label(key: str) -> str:
+    """``metrics/kendall.json:predictor.kendall_tau`` -> ``kendall:predictor.kendall_tau``."""
+    path, name = key.split(":", 1)
+    return f"{Path(path).stem}:{name}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fit(chosen: list[Column], columns: Sequence[Column], at: int, rows: Sequence[Row], width: int,
+         left_out: list[str]) -> list[Column]:
+    """``chosen`` with each of ``columns`` inserted in order from position ``at`` where the table still fits
+    in ``width`` characters; the names of those that do not fit are added to ``left_out``."""
+    for column in columns:
+        trial = [*chosen[:at], column, *chosen[at:]]
         if _table_width(trial, rows) <= width:
-            chosen = trial
+            chosen, at = trial, at + 1
         else:
-            left_out.append(name)
+            left_out.append(column[0])
+    return chosen
+
+
+def comparison(rows: Sequence[Row], width: int = WIDTH) -> tuple[list[str], list[list[str]], list[str]]:
+    """(header, cells, columns left out for width): the experiment, the params that differ between the
+    rows, the key metrics that any row has, then the other numeric metrics that differ (labelled
+    ``<file stem>:<key>``). The key metrics come first; then the differing params and metrics, in that
+    order, as many as fit in ``width`` characters."""
+    models = sorted({k.split(":", 1)[1].split(".")[0] for r in rows for k in r.metrics if k.startswith(EVALUATE)})
+    key_metrics = {label: f"{path}:{key}" for label, (path, key) in
+                   [*KEY_METRICS.items(), *((f"top-1 {m}", (EVALUATE, f"{m}.top1")) for m in models)]}
+    chosen: list[Column] = [("experiment", lambda r: r.label)]
+    chosen += [(label, lambda r, k=key: r.metrics.get(k)) for label, key in key_metrics.items()
+               if any(key in r.metrics for r in rows)]
     while len(chosen) > 1 and _table_width(chosen, rows) > width:
         chosen.pop()
+    params = [(key, lambda r, k=key: r.params.get(k)) for key in sorted(_differing([r.params for r in rows]))]
+    metrics = [(_metric_label(key), lambda r, k=key: r.metrics.get(k)) for key in _differing([r.metrics for r in rows])
+               if key not in key_metrics.values() and any(_is_number(r.metrics.get(key)) for r in rows)]
+    left_out: list[str] = []
+    chosen = _fit(chosen, params, 1, rows, width, left_out)
+    chosen = _fit(chosen, metrics, len(chosen), rows, width, left_out)
     header = [name for name, _ in chosen]
     cells = [[_format(getter(r)) for _, getter in chosen] for r in rows]
     return header, cells, left_out
 
 
-def _table_width(columns, rows) -> int:
+def _table_width(columns: Sequence[Column], rows: Sequence[Row]) -> int:
     return sum(max(len(name), *(len(_format(g(r))) for r in rows)) + 2 for name, g in columns) - 2
 
 

@@ -3,19 +3,14 @@ value stops a stage with an error that names the full key path and what is allow
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .errors import AsvitError
-
-if TYPE_CHECKING:
-    from .executor import Engine
-    from .proxies import ScoreSettings
-    from .space import AutoFormerSpace
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -28,6 +23,30 @@ class Section(BaseModel):
     """A params group: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def registered(kind: str) -> Any:
+    """A field validator: the field's name (or each of its names) is in the registry of ``kind``
+    (``"proxy"``, ``"detector"``, ...). The registries come in the validation context (see
+    :func:`asvit.validation.validate_params`), so this module imports nothing of the library; without
+    them, a stage's own registry lookup refuses an unknown name."""
+
+    def check(cls: type, value: str | list[str], info: ValidationInfo) -> str | list[str]:
+        registry = (info.context or {}).get(kind)
+        for name in [value] if isinstance(value, str) else value:
+            problem = registry.problem(name) if registry is not None else None
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    return classmethod(check)
+
+
+def shape_size_problem(shape_size: tuple[float, float]) -> str | None:
+    """Why ``shape_size`` is not a usable radius range (low, high) of the generated shapes, or None
+    when it is."""
+    low, high = shape_size
+    return None if 0 < low <= high <= 0.5 else "need 0 < low <= high <= 0.5 (fractions of the image side)"
 
 
 class EmbeddedAutoFormerParams(Section):
@@ -53,26 +72,16 @@ class EmbeddedAutoFormerParams(Section):
 class SpaceParams(Section):
     """Which search space ``sample`` draws from."""
 
-    name: Literal["asvit", "autoformer-embedded", "autoformer-tiny", "autoformer-small", "autoformer-base"] = "asvit"
+    name: str = Field("asvit", description="a registered space: asvit | autoformer-embedded | autoformer-tiny | "
+                      "autoformer-small | autoformer-base")
     autoformer_embedded: EmbeddedAutoFormerParams = EmbeddedAutoFormerParams()
+
+    _known_space = field_validator("name")(registered("space"))
 
     @property
     def record_format(self) -> str:
         """The architecture-record format of this space: ``asvit`` or ``autoformer``."""
         return self.name.split("-")[0]
-
-    def autoformer_space(self) -> AutoFormerSpace:
-        """The choice sets of an ``autoformer-*`` space."""
-        from .space import AUTOFORMER_SPACES, AutoFormerSpace
-
-        family = self.name.removeprefix("autoformer-")
-        if family == "embedded":
-            e = self.autoformer_embedded
-            return AutoFormerSpace(tuple(e.embed_dims), tuple(e.heads), tuple(e.mlp_ratios), tuple(e.depths),
-                                   patch_size=e.patch_size, head_dim=e.head_dim)
-        if family not in AUTOFORMER_SPACES:
-            raise ValueError(f"space.name {self.name!r} is not an AutoFormer space")
-        return AUTOFORMER_SPACES[family]
 
 
 class SampleParams(Section):
@@ -80,22 +89,10 @@ class SampleParams(Section):
     seed: int = 0
 
 
-def registered(name: str, registry: Collection[str], what: str) -> str:
-    """``name`` if it is a key of ``registry``; else an error naming ``what`` and the allowed keys."""
-    if name not in registry:
-        raise ValueError(f"unknown {what} {name!r}; allowed: {', '.join(registry)}")
-    return name
-
-
-def known_proxies(names: list[str]) -> list[str]:
-    """``names`` if every one is a registered proxy, listed once."""
-    from .proxies import PROXIES
-
-    unknown = [n for n in names if n not in PROXIES]
-    if unknown:
-        raise ValueError(f"unknown proxy {', '.join(unknown)}; allowed: {', '.join(PROXIES)}")
+def distinct(names: list[str]) -> list[str]:
+    """``names`` if none is listed twice."""
     if len(set(names)) != len(names):
-        raise ValueError("a proxy is listed twice")
+        raise ValueError("a name is listed twice")
     return names
 
 
@@ -104,26 +101,18 @@ class ProxyParams(Section):
 
     names: list[str] = Field(default_factory=lambda: [
         "length_distortion", "ntk_cond", "params", "flops", "macs", "synflow", "dss"], min_length=1)
-    image_size: int = Field(224, ge=32, multiple_of=32)
+    image_size: int = Field(64, ge=32, multiple_of=32)
     batch_size: int = Field(16, ge=2, description="images in the NTK batch")
-    repeats: int = Field(5, ge=1, description="freshly initialised networks averaged per proxy")
-    num_classes: int = Field(1000, ge=1)
+    repeats: int = Field(3, ge=1, description="freshly initialised networks averaged per proxy")
+    num_classes: int = Field(10, ge=1)
     seed: int = 0
     inputs: Literal["data", "noise"] = Field("data", description="the NTK batch: training images of data/cls "
                                              "(resized to image_size) or standard-normal noise")
-    workers: int = Field(1, ge=1, description="processes measuring proxies in parallel (score, search, grow), "
+    workers: int = Field(2, ge=1, description="processes measuring proxies in parallel (score, search, grow), "
                          "each with one torch thread; 1 = this process")
 
-    _known_proxies = field_validator("names")(classmethod(lambda cls, names: known_proxies(names)))
-
-    def score_settings(self, images: Path) -> ScoreSettings:
-        """The measurement settings these params describe; with ``inputs: data`` the NTK batch comes
-        from the prepared directory ``images``."""
-        from .proxies import ScoreSettings
-
-        settings = ScoreSettings(image_size=self.image_size, batch_size=self.batch_size, repeats=self.repeats,
-                                 num_classes=self.num_classes, seed=self.seed)
-        return settings.from_images(images) if self.inputs == "data" else settings
+    _known_proxies = field_validator("names")(registered("proxy"))
+    _distinct = field_validator("names")(classmethod(lambda cls, names: distinct(names)))
 
 
 class Recipe(Section):
@@ -131,7 +120,7 @@ class Recipe(Section):
     warm-up, label smoothing, optional Mixup/CutMix, drop path, and progressive re-tokenization at
     ``phase_ends`` (fractions of the epochs where the stride-16 and stride-8 phases end; null = off)."""
 
-    epochs: int = Field(6, ge=1)
+    epochs: int = Field(30, ge=1)
     batch_size: int = Field(64, ge=1, description="global batch: split evenly over the processes")
     optimizer: str = Field("adamw", description="a timm optimizer name")
     lr: float = Field(1e-3, gt=0)
@@ -146,7 +135,7 @@ class Recipe(Section):
     drop_path: float = Field(0.0, ge=0, lt=1)
     grad_clip: float | None = Field(None, gt=0)
     amp: bool = Field(False, description="bfloat16 autocast")
-    phase_ends: list[float] | None = Field(default_factory=lambda: [0.27, 0.44])
+    phase_ends: list[float] | None = None
 
     @field_validator("optimizer")
     @classmethod
@@ -216,7 +205,7 @@ class SearchParams(Section):
     method: str = Field("reinforce", description="reinforce | random | evolution")
     objective: str = Field("asvit", description="asvit (the paper's L^E and kappa reward) | rank_aggregate "
                                                 "(predictor.aggregate) | predictor (the learned ranker)")
-    steps: int = Field(500, ge=1, description="topologies drawn, one per step")
+    steps: int = Field(300, ge=1, description="topologies drawn, one per step")
     seed: int = 0
     learning_rate: float = Field(0.08, gt=0, description="REINFORCE: Adam learning rate")
     baseline_momentum: float = Field(0.9, ge=0, lt=1, description="REINFORCE: reward moving-average momentum")
@@ -225,19 +214,8 @@ class SearchParams(Section):
     tournament: int = Field(5, ge=1, description="evolution: members sampled to pick each parent")
     mutation_rate: float = Field(0.1, ge=0, le=1, description="evolution: per-decision resampling probability")
 
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, name: str) -> str:
-        from .search.runner import SEARCH_METHODS
-
-        return registered(name, SEARCH_METHODS, "search method")
-
-    @field_validator("objective")
-    @classmethod
-    def _known_objective(cls, name: str) -> str:
-        from .search.objective import OBJECTIVES
-
-        return registered(name, OBJECTIVES, "search objective")
+    _known_method = field_validator("method")(registered("search method"))
+    _known_objective = field_validator("objective")(registered("search objective"))
 
     @field_validator("tournament")
     @classmethod
@@ -256,15 +234,17 @@ class GrowParams(Section):
     width_scale: int = Field(4, ge=1, description="real stage-1 width = width_scale * h")
     width_ratios: list[float] = Field(default_factory=lambda: [0.05, 0.10, 0.15, 0.20], min_length=1,
                                       description="candidate widths round(h * (1 + r))")
-    max_params: int = Field(110_000_000, ge=1, description="candidates above this are dropped")
-    target_params: int = Field(80_000_000, ge=1, description="growth stops once a member reaches this")
+    max_params: int = Field(14_000_000, ge=1, description="candidates above this are dropped")
+    target_params: int = Field(10_000_000, ge=1, description="growth stops once a member reaches this")
     image_size: int = Field(224, ge=32, multiple_of=32, description="input side of the members' MAC counts")
     seed_file: Literal["artifacts/seed.json", "artifacts/supernet_seed.json"] = Field(
         "artifacts/seed.json", description="the seed grown: the search's, or the best architecture of the "
                                            "supernet's evolution (As-ViT space)")
-    tie_break: Literal["fixed", "official"] = Field(
+    tie_break: str = Field(
         "fixed", description="rank-sum ties: fixed (spread over the tied, each metric's direction) or official "
                              "(the official code's choice, to rebuild the paper's family)")
+
+    _known_tie_break = field_validator("tie_break")(registered("tie break"))
 
     @field_validator("width_ratios")
     @classmethod
@@ -285,21 +265,22 @@ class GrowParams(Section):
 class DataParams(Section):
     """The classification dataset the ``data`` stage prepares in ``data/cls/`` (docs/design.md section 12)."""
 
-    source: Literal["generated", "digits", "cifar10", "imagefolder"] = "generated"
+    source: str = Field("generated", description="a registered data source: generated | digits | cifar10 | "
+                        "imagefolder")
     path: Path | None = Field(None, description="dataset location for cifar10 and imagefolder")
     image_size: int = Field(32, ge=32, multiple_of=32)
     num_classes: int = Field(10, ge=2, description="classes of the generated dataset")
     train_size: int = Field(2000, ge=1, description="generated training images")
-    val_size: int = Field(500, ge=1, description="generated validation images")
+    val_size: int = Field(8000, ge=1, description="generated validation images")
     shape_size: tuple[float, float] = Field((0.12, 0.22), description="generated data: range of the shape "
                                             "radius as a fraction of the image side (smaller is harder)")
     seed: int = 0
 
+    _known_source = field_validator("source")(registered("data source"))
+
     @field_validator("shape_size")
     @classmethod
     def _shape_size_range(cls, size: tuple[float, float]) -> tuple[float, float]:
-        from .data.generated import shape_size_problem
-
         problem = shape_size_problem(size)
         if problem:
             raise ValueError(problem)
@@ -320,7 +301,7 @@ class GroundtruthParams(Section):
     seeds: int = Field(2, ge=1, description="training seeds per topology (seed, seed + 1, ...): two or more "
                        "measure the ground truth's own test-retest Kendall tau")
     workers: int = Field(2, ge=1, description="topologies trained side by side, one torch thread each")
-    recipe: Recipe = Recipe(epochs=5, batch_size=64, lr=2e-3, warmup_epochs=1, phase_ends=None)
+    recipe: Recipe = Recipe(epochs=10, batch_size=64, lr=2e-3, warmup_epochs=1)
 
 
 class VitasParams(Section):
@@ -371,8 +352,7 @@ class SupernetParams(Section):
     heldout: int = Field(1000, ge=1, description="last training images held out from supernet training: "
                          "inherited-weight accuracy and evolution fitness are measured on them")
     eval_batch_size: int = Field(256, ge=1)
-    recipe: Recipe = Recipe(epochs=10, batch_size=64, lr=2e-3, warmup_epochs=1, mixup=0.8, cutmix=1.0,
-                            phase_ends=None)
+    recipe: Recipe = Recipe(epochs=30, batch_size=64, lr=2e-3, warmup_epochs=1, mixup=0.8, cutmix=1.0)
     vitas: VitasParams = VitasParams()
     evolution: EvolutionParams = EvolutionParams()
 
@@ -398,12 +378,14 @@ class PredictorParams(Section):
 
     aggregate: list[str] = Field(default_factory=lambda: ["length_distortion", "ntk_cond", "flops"], min_length=1,
                                  description="proxies of the rank aggregation sum_m log(r_m / N) (AZ-NAS)")
-    regressor: Literal["ridge", "gbr"] = Field("ridge", description="the learned ranker: ridge regression or "
+    regressor: str = Field("ridge", description="the learned ranker: ridge regression or "
                                                "gradient-boosted trees (scikit-learn)")
     folds: int = Field(5, ge=2, description="cross-validation folds of the learned ranker's tau")
     seed: int = 0
 
-    _known_proxies = field_validator("aggregate")(classmethod(lambda cls, names: known_proxies(names)))
+    _known_regressor = field_validator("regressor")(registered("regressor"))
+    _known_proxies = field_validator("aggregate")(registered("proxy"))
+    _distinct = field_validator("aggregate")(classmethod(lambda cls, names: distinct(names)))
 
 
 class DetectDataParams(Section):
@@ -438,20 +420,23 @@ class DetectParams(Section):
 
     backbone: str = Field("asvit-g00", description="a member of artifacts/family.jsonl")
     pretrained: bool = Field(True, description="start from models/<backbone>.pt (false: from scratch, the control)")
-    detector: Literal["maskrcnn", "fasterrcnn", "retinanet", "fcos"] = "maskrcnn"
+    detector: str = Field("maskrcnn", description="a registered torchvision detector: maskrcnn | fasterrcnn | "
+                          "retinanet | fcos")
     backbone_lr_scale: float = Field(0.1, gt=0, le=1, description="the As-ViT body's learning rate as a fraction "
                                      "of detect.recipe.lr (the pyramid and heads get the full rate)")
-    out_channels: int = Field(256, ge=8, description="feature-pyramid channels (the R-CNN heads scale with them)")
-    anchor_sizes: list[int] | None = Field(None, min_length=5, max_length=5,
+    out_channels: int = Field(32, ge=8, description="feature-pyramid channels (the R-CNN heads scale with them)")
+    anchor_sizes: list[int] | None = Field([16, 32, 64, 128, 256], min_length=5, max_length=5,
                                            description="R-CNN anchors per pyramid level; null: torchvision's 32-512")
-    min_size: int = Field(800, ge=32, description="torchvision's resize: shorter side")
-    max_size: int = Field(1333, ge=32, description="torchvision's resize: longer side at most")
+    min_size: int = Field(128, ge=32, description="torchvision's resize: shorter side")
+    max_size: int = Field(128, ge=32, description="torchvision's resize: longer side at most")
     seed: int = 0
     workers: int = Field(0, ge=0, description="data-loading processes per training process")
     eval_batch_size: int = Field(8, ge=1)
     examples: int = Field(4, ge=1, description="validation images drawn in plots/detect_examples.png")
-    recipe: Recipe = Recipe(epochs=12, batch_size=16, lr=1e-4, warmup_epochs=1, weight_decay=0.05, phase_ends=None)
+    recipe: Recipe = Recipe(epochs=8, batch_size=8, lr=1e-3, warmup_epochs=1)
     data: DetectDataParams = DetectDataParams()
+
+    _known_detector = field_validator("detector")(registered("detector"))
 
     @model_validator(mode="after")
     def _sizes(self) -> DetectParams:
@@ -471,12 +456,6 @@ class ExecutorParams(Section):
     connect_timeout: float = Field(10.0, gt=0, description="seconds to reach the scheduler before giving up")
     retries: int = Field(1, ge=0, description="reruns of a task that raised (Dask reruns a dead worker's "
                          "tasks by itself)")
-
-    def engine_for(self, workers: int) -> Engine:
-        """The engine these params describe, with ``workers`` local processes."""
-        from .executor import Engine
-
-        return Engine(self.engine, workers, self.address, self.connect_timeout, self.retries)
 
 
 class Params(Section):
@@ -519,10 +498,11 @@ class Params(Section):
         return self
 
     @model_validator(mode="after")
-    def _images_split_into_patches(self) -> Params:
-        if self.space.record_format != "autoformer":
+    def _images_split_into_patches(self, info: ValidationInfo) -> Params:
+        spaces = (info.context or {}).get("space")
+        if self.space.record_format != "autoformer" or spaces is None:
             return self
-        patch = self.space.autoformer_space().patch_size
+        patch = spaces[self.space.name](self.space).patch_size
         for key, side in (("data.image_size", self.data.image_size), ("proxy.image_size", self.proxy.image_size)):
             if side % patch:
                 raise ValueError(f"{key}: {side} px is not a multiple of the patch size {patch} of space "
@@ -544,20 +524,21 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_params(data: Any, source: str = "params") -> Params:
-    """Validate an already loaded mapping."""
+def parse_params(data: Any, source: str = "params", registries: Mapping[str, Any] | None = None) -> Params:
+    """Validate an already loaded mapping; ``registries`` (kind -> registry, see :func:`registered`)
+    also checks every name against them."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of stage groups")
     try:
-        return Params.model_validate(data)
+        return Params.model_validate(data, context=registries)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source)) from None
 
 
-def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
-    """Read and validate ``params.yaml`` (``yaml.safe_load``)."""
+def load_params(path: Path | str = DEFAULT_PARAMS, registries: Mapping[str, Any] | None = None) -> Params:
+    """Read and validate ``params.yaml`` (``yaml.safe_load``), names against ``registries`` if given."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: file not found")
@@ -565,4 +546,4 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_params(data, str(path))
+    return parse_params(data, str(path), registries)

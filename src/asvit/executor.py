@@ -24,11 +24,14 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from .errors import AsvitError
+
+if TYPE_CHECKING:
+    from .config import ExecutorParams
 
 ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
 GPU_RESOURCE = "GPU"
@@ -57,6 +60,11 @@ class Engine:
     @classmethod
     def local(cls, workers: int = 1) -> Engine:
         return cls("local", workers)
+
+    @classmethod
+    def from_params(cls, params: ExecutorParams, workers: int) -> Engine:
+        """The engine the ``executor`` params describe, with ``workers`` local processes."""
+        return cls(params.engine, workers, params.address, params.connect_timeout, params.retries)
 
     @property
     def parallel(self) -> bool:

@@ -31,6 +31,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .errors import AsvitError
+from .registry import Registry
 
 RANK_AGGREGATE = "rank_aggregate"
 
@@ -96,7 +97,7 @@ def _gradient_boosting(seed: int):
                                      random_state=seed)
 
 
-REGRESSORS: dict[str, Callable[[int], Any]] = {"ridge": _ridge, "gbr": _gradient_boosting}
+REGRESSORS: Registry[Callable[[int], Any]] = Registry("regressor", {"ridge": _ridge, "gbr": _gradient_boosting})
 """scikit-learn regressors by name, each made from a seed: standardised ridge regression with its
 penalty chosen by leave-one-out from 1e-3 to 1e3 (the default), or gradient-boosted depth-2 trees."""
 
@@ -117,7 +118,7 @@ def cross_validated_predictions(features: pd.DataFrame, truth: pd.Series, regres
     x, y = features.loc[rows].to_numpy(float), truth.loc[rows].to_numpy(float)
     predicted = np.empty(len(rows))
     for fit_rows, held_out in KFold(folds, shuffle=True, random_state=seed).split(x):
-        model = REGRESSORS[regressor](seed).fit(x[fit_rows], rank_quantiles(y[fit_rows]))
+        model = REGRESSORS.lookup(regressor)(seed).fit(x[fit_rows], rank_quantiles(y[fit_rows]))
         predicted[held_out] = model.predict(x[held_out])
     return pd.Series(predicted, index=rows, name=PREDICTOR).reindex(features.index)
 
@@ -126,7 +127,7 @@ def fit_ranker(features: pd.DataFrame, truth: pd.Series, regressor: str, seed: i
     """A regressor fitted on every architecture with features and a truth value, as a JSON-ready
     mapping (:func:`predict_with`): coefficients for ridge, the trees' arrays for gradient boosting."""
     rows = truth.dropna().index.intersection(features.dropna().index)
-    model = REGRESSORS[regressor](seed).fit(features.loc[rows].to_numpy(float),
+    model = REGRESSORS.lookup(regressor)(seed).fit(features.loc[rows].to_numpy(float),
                                             rank_quantiles(truth.loc[rows].to_numpy(float)))
     saved: dict[str, Any] = {"regressor": regressor, "features": list(features.columns), "fitted_on": len(rows)}
     if regressor == "ridge":

@@ -45,6 +45,16 @@ class Plot:
         title = (self.spec or {}).get("title", self.id)
         return title.get("text", self.id) if isinstance(title, Mapping) else str(title)
 
+    def svg_spec(self) -> dict[str, Any]:
+        """The spec as drawn on the page: without its title (the section's heading shows it) and, where the
+        data hold one revision, without the legend of each channel that encodes the revision."""
+        spec = {key: value for key, value in self.spec.items() if key != "title"}
+        if "encoding" in spec and len({point.get("rev") for point in self.points}) == 1:
+            spec["encoding"] = {channel: {**encoding, "legend": None}
+                                if isinstance(encoding, Mapping) and encoding.get("field") == "rev" else encoding
+                                for channel, encoding in spec["encoding"].items()}
+        return spec
+
 
 def plot_specs(repo: Path, revisions: Sequence[str] = ()) -> list[Plot]:
     """The plots of ``dvc.yaml`` in ``repo``, for the workspace or for ``revisions`` side by side."""
@@ -85,7 +95,7 @@ def write_report(plots: Sequence[Plot], out: Path, title: str = "asvit plots") -
     svg_dir = out.with_suffix("")
     sections = []
     for plot in tqdm(plots, desc="report", unit="plot"):
-        svg = vl_convert.vegalite_to_svg(plot.spec) if plot.spec else None
+        svg = vl_convert.vegalite_to_svg(plot.svg_spec()) if plot.spec else None
         if svg is not None:
             with atomic_path(svg_dir / f"{plot.id}.svg") as tmp:
                 tmp.write_text(svg)

@@ -22,7 +22,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from .atomic import atomic_path
+from .atomic import atomic_path, write_json
 
 Ledger = dict[str, dict[str, float]]  # row id -> {name: seconds}
 
@@ -77,7 +77,7 @@ class ResumableTable:
             writer = csv.DictWriter(f, fieldnames=self.columns)
             writer.writeheader()
             writer.writerows(kept)
-        self.sidecar.write_text(json.dumps(self.fingerprint, indent=2) + "\n")
+        write_json(self.sidecar, self.fingerprint)
         recorded = read_ledger(self.ledger) if self.ledger is not None else {}
         self.seconds = {r["id"]: recorded[r["id"]] for r in kept if r["id"] in recorded}
         self._write_ledger()
@@ -85,8 +85,7 @@ class ResumableTable:
 
     def _write_ledger(self) -> None:
         if self.ledger is not None:
-            with atomic_path(self.ledger) as tmp:
-                tmp.write_text(json.dumps(self.seconds, indent=1) + "\n")
+            write_json(self.ledger, self.seconds, indent=1)
 
     def _move_aside(self) -> Path:
         """Rename the table (and its sidecar) to the first free ``.stale`` name; return it."""

@@ -8,13 +8,14 @@ The embedded default store is ``sqlite:///mlflow.db`` in the project's repositor
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from .atomic import write_json
 
 EXPERIMENT = "asvit"
 
@@ -83,9 +84,7 @@ class StageRun:
 
     def write_metrics(self, path: Path | str, metrics: Mapping[str, Any]) -> None:
         """Write the DVC metrics file ``path`` (JSON) and log its numbers to the run."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(metrics, indent=2) + "\n")
+        write_json(path, metrics)
         self.log_metrics(metrics)
 
     def log_artifact(self, path: Path | str) -> None:

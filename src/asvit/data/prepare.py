@@ -43,14 +43,13 @@ def prepare_classification(
     subsets) otherwise; ``shape_size`` is the generated shapes' radius range. Every file is written
     atomically, ``info.json`` last.
     """
-    if source not in SOURCES:
-        raise DataError(f"unknown data source {source!r}; choose one of: {', '.join(SOURCES)}")
+    prepare = SOURCES.lookup(source)
     _check_settings(image_size, seed, train_size, val_size)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / INFO_FILE).unlink(missing_ok=True)  # a half-rewritten directory must not look prepared
     request = SourceRequest(image_size, seed, None if path is None else Path(path), num_classes, train_size, val_size,
                             tuple(shape_size))
-    info = {"source": source, "image_size": image_size, "seed": seed, **SOURCES[source](request, out_dir)}
+    info = {"source": source, "image_size": image_size, "seed": seed, **prepare(request, out_dir)}
     write_info(out_dir, info)
     return info

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from sklearn.datasets import load_digits
 
+from ..registry import Registry
 from . import cifar, imagefolder
 from .errors import DataError
 from .generated import generate_shapes, shape_names
@@ -128,9 +129,9 @@ def _prepare_imagefolder(request: SourceRequest, out_dir: Path) -> dict[str, Any
             "mean": mean, "std": std}
 
 
-SOURCES: dict[str, Preparer] = {
+SOURCES: Registry[Preparer] = Registry("data source", {
     "generated": _prepare_generated,
     "digits": _prepare_digits,
     "cifar10": _prepare_cifar10,
     "imagefolder": _prepare_imagefolder,
-}
+})

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, write_json
 from ..safe_load import UnreadableFileError, load_weights_only
 from .errors import DataError
 
@@ -56,9 +56,7 @@ def load_split(path: Path) -> ImageSet:
 
 def write_info(out_dir: Path, info: dict[str, Any]) -> None:
     """Write ``info.json`` (last, so its presence marks a complete preparation)."""
-    text = json.dumps(info, indent=2) + "\n"
-    with atomic_path(out_dir / INFO_FILE) as tmp:
-        tmp.write_text(text)
+    write_json(out_dir / INFO_FILE, info)
 
 
 def read_info(out_dir: Path) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool, LastLevelP6P7
 
 from ..models import ASViT
+from ..registry import Registry
 
 STRIDES = (4, 8, 16, 32)
 
@@ -85,12 +86,12 @@ class DetectorSpec:
 
 # The R-CNNs read all four stages plus a max-pooled level (five levels, strides 4-64); RetinaNet and
 # FCOS read stages 2-4 plus P6 and P7 (strides 8-128), as torchvision's own ResNet versions do.
-DETECTORS: dict[str, DetectorSpec] = {
+DETECTORS: Registry[DetectorSpec] = Registry("detector", {
     "maskrcnn": DetectorSpec(_mask_rcnn, (0, 1, 2, 3), lambda channels: LastLevelMaxPool()),
     "fasterrcnn": DetectorSpec(_faster_rcnn, (0, 1, 2, 3), lambda channels: LastLevelMaxPool()),
     "retinanet": DetectorSpec(_retinanet, (1, 2, 3), lambda channels: LastLevelP6P7(channels, channels)),
     "fcos": DetectorSpec(_fcos, (1, 2, 3), lambda channels: LastLevelP6P7(channels, channels)),
-}
+})
 
 
 def build_detector(name: str, body: ASViT, num_classes: int, out_channels: int = 256,
@@ -100,9 +101,7 @@ def build_detector(name: str, body: ASViT, num_classes: int, out_channels: int =
     R-CNN box and mask heads scale with ``out_channels`` and equal torchvision's at 256;
     ``anchor_sizes`` (one per level, torchvision's 32-512 by default, made for 800 px images) sets
     the R-CNN region proposals' anchors, with aspect ratios 0.5, 1 and 2."""
-    if name not in DETECTORS:
-        raise ValueError(f"unknown detector {name!r}; allowed: {', '.join(DETECTORS)}")
-    spec = DETECTORS[name]
+    spec = DETECTORS.lookup(name)
     if anchor_sizes is not None and spec.build in (_mask_rcnn, _faster_rcnn):
         kwargs["rpn_anchor_generator"] = AnchorGenerator(tuple((s,) for s in anchor_sizes),
                                                          ((0.5, 1.0, 2.0),) * len(anchor_sizes))

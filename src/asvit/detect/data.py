@@ -24,7 +24,7 @@ from PIL import Image
 from pycocotools import mask as coco_mask
 from torch import Tensor
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, write_json
 from ..data.errors import DataError
 from ..data.generated import (SHAPES, _background, _col, _draw_blobs, _draw_strokes, _grid, _one_thread, _over,
                               _uniform, shape_names)
@@ -145,8 +145,7 @@ def prepare_detection(data: DetectDataParams, out_dir: Path) -> dict[str, dict[s
                   for split in ("train", "val")}
     for split in splits:
         open_split(out_dir, split, splits)
-    with atomic_path(out_dir / SPLITS_FILE) as tmp:
-        tmp.write_text(json.dumps(splits, indent=2) + "\n")
+    write_json(out_dir / SPLITS_FILE, splits)
     return splits
 
 

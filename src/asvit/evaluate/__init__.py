@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from ..proxies.size import count_flops
+from ..models.counting import count_flops
 from .accuracy import correct_top_k, evaluate_top_k
 from .throughput import throughput
 

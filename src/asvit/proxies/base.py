@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import AsvitError
+from ..registry import Registry
 
 
 class BadTopology(ArithmeticError):
@@ -30,39 +30,33 @@ ProxyFn = Callable[[nn.Module, ProxyInputs], float]
 @dataclass(frozen=True)
 class Proxy:
     """A registered proxy. ``stochastic`` ones are averaged over freshly initialised networks;
-    ``higher_is_better`` gives the direction in which the proxy predicts accuracy."""
+    ``higher_is_better`` gives the direction in which the proxy predicts accuracy; ``reads_images``
+    says whether it reads the image batch of its :class:`ProxyInputs` (the others need only the side)."""
 
     name: str
     fn: ProxyFn
     higher_is_better: bool
     stochastic: bool
+    reads_images: bool = False
 
 
-PROXIES: dict[str, Proxy] = {}
+PROXIES: Registry[Proxy] = Registry("proxy")
 
 
-def register(name: str, *, higher_is_better: bool, stochastic: bool) -> Callable[[ProxyFn], ProxyFn]:
+def register(name: str, *, higher_is_better: bool, stochastic: bool,
+             reads_images: bool = False) -> Callable[[ProxyFn], ProxyFn]:
     """Decorator adding a proxy function to :data:`PROXIES` under ``name``."""
 
     def wrap(fn: ProxyFn) -> ProxyFn:
-        PROXIES[name] = Proxy(name, fn, higher_is_better, stochastic)
+        PROXIES[name] = Proxy(name, fn, higher_is_better, stochastic, reads_images)
         return fn
 
     return wrap
 
 
-class UnknownProxy(AsvitError, KeyError):
-    """A proxy name that is not registered."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
 def get_proxy(name: str) -> Proxy:
-    try:
-        return PROXIES[name]
-    except KeyError:
-        raise UnknownProxy(f"unknown proxy {name!r}; registered: {', '.join(PROXIES)}") from None
+    """The proxy registered under ``name`` (an error names the registered ones)."""
+    return PROXIES.lookup(name)
 
 
 def finite(value: float | torch.Tensor, what: str) -> float:

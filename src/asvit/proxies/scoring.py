@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -22,6 +22,9 @@ from ..executor import Engine, task_result
 from ..fingerprint import MEASUREMENT_CODE, directory_digest, source_digest
 from ..table import ResumableTable
 from .base import BadTopology, ProxyInputs, get_proxy
+
+if TYPE_CHECKING:
+    from ..config import ProxyParams
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,14 @@ class ScoreSettings:
         for name in ("batch_size", "repeats", "num_classes"):
             if getattr(self, name) < (2 if name == "batch_size" else 1):
                 raise AsvitError(f"{name} = {getattr(self, name)} is too small")
+
+    @classmethod
+    def from_params(cls, params: ProxyParams, images: Path) -> ScoreSettings:
+        """The settings of the ``proxy`` params; with ``inputs: data`` the NTK batch comes from the
+        prepared directory ``images``."""
+        settings = cls(image_size=params.image_size, batch_size=params.batch_size, repeats=params.repeats,
+                       num_classes=params.num_classes, seed=params.seed)
+        return settings.from_images(images) if params.inputs == "data" else settings
 
     def from_images(self, directory: Path | str) -> ScoreSettings:
         """These settings with the NTK batch drawn from the training images of ``directory`` (prepared

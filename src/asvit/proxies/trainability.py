@@ -15,7 +15,6 @@ from torch.func import functional_call, grad, vmap
 
 from .base import BadTopology, ProxyInputs, finite, register
 
-
 CHUNK = 4  # samples whose gradients are computed at once: bounds memory, costs no time (measured)
 
 
@@ -66,7 +65,7 @@ class PooledFeatures(nn.Module):
         return self.network.pooled_features(x)
 
 
-@register("ntk_cond", higher_is_better=False, stochastic=True)
+@register("ntk_cond", higher_is_better=False, stochastic=True, reads_images=True)
 def ntk_condition_number(model: nn.Module, inputs: ProxyInputs) -> float:
     """kappa of the empirical NTK of f on the proxy image batch."""
     gradients = per_sample_weight_gradients(PooledFeatures(model.eval()), inputs.images)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..errors import AsvitError
 from ..predictors import feature_table, predict_with, rank_aggregate
+from ..registry import Registry
 from ..space import Topology
 from .ranking import rank_select
 from .reward import REWARD_METRICS, WindowedReward
@@ -164,11 +165,11 @@ class PredictorObjective(_ScoredObjective):
         return {"objective": "predictor", "ranker": self.ranker}
 
 
-OBJECTIVES: dict[str, Callable[[Mapping[str, Any], int], Objective]] = {
+OBJECTIVES: Registry[Callable[[Mapping[str, Any], int], Objective]] = Registry("search objective", {
     "asvit": lambda spec, window: PaperObjective(window),
     "rank_aggregate": lambda spec, window: RankAggregateObjective(spec["proxies"]),
     "predictor": lambda spec, window: PredictorObjective(spec["ranker"]),
-}
+})
 """Objectives by name, each built from its description and ``search.reward_window``."""
 
 
@@ -186,7 +187,4 @@ def objective_spec(name: str, aggregate: Sequence[str], ranker: Path) -> dict[st
 
 def make_objective(spec: Mapping[str, Any], reward_window: int = 20) -> Objective:
     """The objective an ``artifacts/objective.json`` describes."""
-    name = spec.get("objective")
-    if name not in OBJECTIVES:
-        raise AsvitError(f"objective: unknown objective {name!r}; allowed: {', '.join(OBJECTIVES)}")
-    return OBJECTIVES[name](spec, reward_window)
+    return OBJECTIVES.lookup(spec.get("objective"))(spec, reward_window)

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 from ..proxies import get_proxy
+from ..registry import Registry
 
 RANK_METRICS = ("ntk_cond", "length_distortion")
 
@@ -51,7 +52,7 @@ def _official_tie_break(rows: Sequence[Mapping[str, float]], valid: list[int], t
     return second if rows[second][decider] < rows[first][decider] else first
 
 
-TIE_BREAKS: dict[str, TieBreak] = {"fixed": _fixed_tie_break, "official": _official_tie_break}
+TIE_BREAKS: Registry[TieBreak] = Registry("tie break", {"fixed": _fixed_tie_break, "official": _official_tie_break})
 
 
 def rank_select(rows: Sequence[Mapping[str, float]], metrics: Sequence[str] = RANK_METRICS,
@@ -68,4 +69,4 @@ def rank_select(rows: Sequence[Mapping[str, float]], metrics: Sequence[str] = RA
     tied = [i for i, s in zip(valid, sums) if s == min(sums)]
     if len(tied) == 1:
         return tied[0]
-    return TIE_BREAKS[tie_break](rows, valid, tied, metrics)
+    return TIE_BREAKS.lookup(tie_break)(rows, valid, tied, metrics)

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from ..config import SearchParams
 from ..fingerprint import source_digest
+from ..registry import Registry
 from ..space import Topology
 from .baselines import EvolutionSearch, RandomSearch
 from .cache import ScoreCache, Scorer
@@ -40,11 +41,11 @@ class SearchMethod(Protocol):
     def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
 
 
-SEARCH_METHODS: dict[str, type[SearchMethod]] = {
+SEARCH_METHODS: Registry[type[SearchMethod]] = Registry("search method", {
     "reinforce": ReinforceSearch,
     "random": RandomSearch,
     "evolution": EvolutionSearch,
-}
+})
 
 # The modules whose code a saved search depends on.
 SOURCES = tuple(f"{__package__}.{m}" for m in ("runner", "baselines", "policy", "objective", "reward", "ranking",
@@ -91,7 +92,7 @@ def run_search(params: SearchParams, scorer: Scorer, measurement: Mapping[str, A
     fingerprint = search_fingerprint(params, measurement, objective.description())
     state_path = state_dir / "state.pt" if state_dir else None
     cache = ScoreCache(state_dir / "cache.json" if state_dir else None, dict(measurement))
-    method = SEARCH_METHODS[params.method](params, objective)
+    method = SEARCH_METHODS.lookup(params.method)(params, objective)
     history: list[dict[str, Any]] = []
     seconds = 0.0
     saved = load_state(state_path, fingerprint) if state_path else None

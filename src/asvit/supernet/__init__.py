@@ -3,7 +3,7 @@ supernet with ViTAS's cyclic channel sharing and identity shifting, a supernet o
 space, their training one sampled subnet per step, and AutoFormer's evolutionary search."""
 
 from .asvit import SuperASViT, extract_asvit_subnet, largest_topology
-from .autoformer import SuperAutoFormer, Subnet, cyclic_offsets, extract_subnet, largest_arch, sample_subnet
+from .autoformer import Subnet, SuperAutoFormer, cyclic_offsets, extract_subnet, largest_arch, sample_subnet
 from .evolution import ASViTOps, AutoFormerOps, EvolutionError, EvolutionResult, SpaceOps, evolve
 from .training import SampledSubnets, SubnetView, SupernetSpec, heldout_split, inherited_accuracy
 

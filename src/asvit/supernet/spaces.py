@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from ..config import Params
-from ..space import AutoFormerArch, TopologyError, sample_topology
+from ..registry import Registry
+from ..space import AutoFormerArch, TopologyError, sample_topology, space_for
 from ..train.retokenize import FINAL_STRIDE
 from .asvit import SuperASViT, largest_topology
 from .autoformer import SuperAutoFormer, sample_subnet
@@ -42,7 +43,7 @@ class SupernetSetup:
 
 
 def _autoformer(params: Params, num_classes: int, image_size: int) -> SupernetSetup:
-    space, vitas, evolution = params.space.autoformer_space(), params.supernet.vitas, params.supernet.evolution
+    space, vitas, evolution = space_for(params.space), params.supernet.vitas, params.supernet.evolution
     supernet = SuperAutoFormer(space, num_classes, image_size, cyclic=vitas.cyclic_sharing)
     spec = SupernetSpec(str(supernet.largest_arch), vitas.cyclic_sharing, vitas.identity_shifting, space.patch_size)
     return SupernetSetup(supernet, spec, partial(sample_subnet, space, identity_shifting=vitas.identity_shifting),
@@ -67,7 +68,8 @@ def _asvit(params: Params, num_classes: int, image_size: int) -> SupernetSetup:
                          record=lambda topology: {"seed": topology.seed_string()})
 
 
-SUPERNETS: dict[str, Callable[[Params, int, int], SupernetSetup]] = {"asvit": _asvit, "autoformer": _autoformer}
+SUPERNETS: Registry[Callable[[Params, int, int], SupernetSetup]] = Registry(
+    "supernet space format", {"asvit": _asvit, "autoformer": _autoformer})
 
 
 def supernet_setup(params: Params, num_classes: int, image_size: int) -> SupernetSetup:
@@ -75,4 +77,4 @@ def supernet_setup(params: Params, num_classes: int, image_size: int) -> Superne
     initial weights are a function of ``supernet.seed`` (the global random state is left as it was)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(params.supernet.seed)
-        return SUPERNETS[params.space.record_format](params, num_classes, image_size)
+        return SUPERNETS.lookup(params.space.record_format)(params, num_classes, image_size)

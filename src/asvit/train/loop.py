@@ -29,7 +29,7 @@ from ..config import Recipe
 from ..errors import AsvitError
 from ..evaluate.accuracy import evaluate_top_k
 from ..models import ASViT
-from ..proxies.size import count_flops
+from ..models.counting import count_flops
 from ..space import Topology
 from .checkpoint import resume_training, save_training
 from .distributed import all_gather, all_reduce_sum, current

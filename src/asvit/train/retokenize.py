@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import AsvitError
 from ..models import ASViT
-from ..proxies.size import count_flops
+from ..models.counting import count_flops
 from ..space import Topology
 
 FINAL_STRIDE = 4

@@ -5,7 +5,7 @@ Start from the seed with depth 1 per stage at proxy width h (real width ``width_
 Each step's candidates add one block to one of the four stages, combined with
 h' = round(h (1 + r)) for each ratio r (duplicates dropped: at most 16). Candidates whose real
 model has more than ``max_params`` parameters are dropped; the rest are measured at proxy width
-and the rank rule picks one (:func:`asvit.search.ranking.rank_select`). Growth stops when no
+and the rank rule picks one (:func:`asvit.search.ranking.rank_select`, shared with the search). Growth stops when no
 candidate fits, when every candidate is bad, or once the chosen model reaches ``target_params``.
 
 Members are named ``asvit-gNN`` with NN the number of growth steps: ``asvit-g00`` is the seed
@@ -29,17 +29,17 @@ from ..config import GrowParams
 from ..errors import AsvitError
 from ..fingerprint import source_digest
 from ..models import ASViT
-from ..proxies.size import count_flops
+from ..models.counting import count_flops
+from ..search.cache import ScoreCache, Scorer
+from ..search.ranking import RANK_METRICS, rank_select
+from ..search.state import load_state, save_state
 from ..space import Topology, TopologyError
-from .cache import ScoreCache, Scorer
-from .ranking import RANK_METRICS, rank_select
-from .state import load_state, save_state
 
 Depths = tuple[int, int, int, int]
 SizeCounter = Callable[[Topology], int]
 
 # The modules whose code a saved growth depends on.
-SOURCES = tuple(f"{__package__}.{m}" for m in ("grow", "ranking", "cache", "state"))
+SOURCES = (__name__, "asvit.search.ranking", "asvit.search.cache", "asvit.search.state")
 
 TARGET_REACHED = "target reached"
 NOTHING_FITS = "no candidate fits"
