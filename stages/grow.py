@@ -13,7 +13,7 @@ from asvit.errors import exit_on_user_error
 from asvit.executor import Engine
 from asvit.proxies.scoring import ScoreSettings
 from asvit.records import write_records
-from asvit.scaling import grow_family, read_seed
+from asvit.scaling import grow_family, read_seed_topology
 from asvit.search.scorer import ProxyScorer
 from asvit.tracking import stage_run
 
@@ -28,13 +28,13 @@ PLOT_COLUMNS = ("step", "name", "params", "macs", "length_distortion", "ntk_cond
 @exit_on_user_error
 def main() -> None:
     params = load_params()
-    seed = read_seed(Path(params.grow.seed_file))
+    seed_topology = read_seed_topology(Path(params.grow.seed_file))
     settings = ScoreSettings.from_params(params.proxy, DATA)
-    logged = {"seed": seed.seed_string(), "grow": params.grow.model_dump(),
+    logged = {"seed_topology": seed_topology.seed_string(), "grow": params.grow.model_dump(),
               "proxy": params.proxy.model_dump(exclude={"names"})}
     engine = Engine.from_params(params.executor, params.proxy.workers)
     with stage_run("grow", logged) as run, ProxyScorer(settings, engine) as scorer:
-        result = grow_family(seed, params.grow, scorer, scorer.description, params.proxy.num_classes, STATE)
+        result = grow_family(seed_topology, params.grow, scorer, scorer.description, params.proxy.num_classes, STATE)
         members = [asdict(m) for m in result.members]
         write_records(OUT, members)
         write_csv(PLOT, members, PLOT_COLUMNS)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from asvit.config import ConfigError, GrowParams, parse_params
-from asvit.scaling import ALL_BAD, NOTHING_FITS, TARGET_REACHED, GrowError, grow_candidates, grow_family, read_seed
+from asvit.scaling import ALL_BAD, NOTHING_FITS, TARGET_REACHED, GrowError, grow_candidates, grow_family, read_seed_topology
 from asvit.search.ranking import rank_select
 from asvit.space import Topology
 from asvit.validation import live_registries
@@ -217,7 +217,7 @@ def test_a_bad_seed_file_is_named(tmp_path, text, message):
     if text is not None:
         path.write_text(text)
     with pytest.raises(GrowError, match=rf"{path}: {message}"):
-        read_seed(path)
+        read_seed_topology(path)
 
 
 @pytest.mark.parametrize("key, value", [("target_params", 2 * 10**8), ("width_ratios", [0.1, -0.1]),

@@ -89,6 +89,19 @@ class SampleParams(Section):
     seed: int = 0
 
 
+def at_most(limit: str, key: str) -> Any:
+    """A field validator: the field does not exceed the section's earlier field ``limit`` (``key``
+    in params.yaml)."""
+
+    def check(cls: type, value: int, info: ValidationInfo) -> int:
+        bound = info.data.get(limit)
+        if bound is not None and value > bound:
+            raise ValueError(f"must not exceed {key} ({bound})")
+        return value
+
+    return classmethod(check)
+
+
 def distinct(names: list[str]) -> list[str]:
     """``names`` if none is listed twice."""
     if len(set(names)) != len(names):
@@ -217,13 +230,7 @@ class SearchParams(Section):
     _known_method = field_validator("method")(registered("search method"))
     _known_objective = field_validator("objective")(registered("search objective"))
 
-    @field_validator("tournament")
-    @classmethod
-    def _tournament_within_population(cls, size: int, info: ValidationInfo) -> int:
-        population = info.data.get("population")
-        if population is not None and size > population:
-            raise ValueError(f"must not exceed search.population ({population})")
-        return size
+    _tournament_within_population = field_validator("tournament")(at_most("population", "search.population"))
 
 
 class GrowParams(Section):
@@ -253,13 +260,7 @@ class GrowParams(Section):
             raise ValueError("expected distinct growth ratios above 0")
         return ratios
 
-    @field_validator("target_params")
-    @classmethod
-    def _target_within_limit(cls, target: int, info: ValidationInfo) -> int:
-        limit = info.data.get("max_params")
-        if limit is not None and target > limit:
-            raise ValueError(f"must not exceed grow.max_params ({limit})")
-        return target
+    _target_within_limit = field_validator("target_params")(at_most("max_params", "grow.max_params"))
 
 
 class DataParams(Section):

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
+from ..config import shape_size_problem
 from .errors import DataError
 from .sampling import generator
 
@@ -130,87 +131,89 @@ def shape_names(num_classes: int) -> list[str]:
     return list(SHAPES)[:num_classes]
 
 
-def _uniform(gen: torch.Generator, shape: tuple[int, ...], low: float, high: float) -> Tensor:
+def uniform(gen: torch.Generator, shape: tuple[int, ...], low: float, high: float) -> Tensor:
+    """A tensor of ``shape`` drawn uniformly from [low, high) with ``gen``."""
     return torch.rand(shape, generator=gen) * (high - low) + low
 
 
-def _grid(size: int) -> tuple[Tensor, Tensor]:
+def pixel_grid(size: int) -> tuple[Tensor, Tensor]:
     """Pixel-centre coordinates in [0, 1]: x of shape (1, 1, size) and y of shape (1, size, 1)."""
     coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size
     return coords.view(1, 1, size), coords.view(1, size, 1)
 
 
-def _col(values: Tensor) -> Tensor:
+def per_image(values: Tensor) -> Tensor:
     """Per-image values (n,) shaped (n, 1, 1) to broadcast over a (n, size, size) plane."""
     return values.view(-1, 1, 1)
 
 
-def _over(canvas: Tensor, colour: Tensor, alpha: Tensor) -> None:
+def composite(canvas: Tensor, colour: Tensor, alpha: Tensor) -> None:
     """Composite a flat ``colour`` (n, 3) with coverage ``alpha`` (n, size, size) over ``canvas`` in place."""
     alpha = alpha.unsqueeze(1)
     canvas.mul_(1 - alpha).add_(colour[:, :, None, None] * alpha)
 
 
-def _background(count: int, size: int, gen: torch.Generator) -> Tensor:
+def background(count: int, size: int, gen: torch.Generator) -> Tensor:
     """(count, 3, size, size) dark linear gradients around a random base colour along a random direction."""
-    base = _uniform(gen, (count, 3), *_BACKGROUND)
-    tilt = _uniform(gen, (count, 3), -0.15, 0.15)
-    angle = _uniform(gen, (count,), 0.0, 2 * math.pi)
-    x, y = _grid(size)
-    along = (x - 0.5) * _col(angle.cos()) + (y - 0.5) * _col(angle.sin())
+    base = uniform(gen, (count, 3), *_BACKGROUND)
+    tilt = uniform(gen, (count, 3), -0.15, 0.15)
+    angle = uniform(gen, (count,), 0.0, 2 * math.pi)
+    x, y = pixel_grid(size)
+    along = (x - 0.5) * per_image(angle.cos()) + (y - 0.5) * per_image(angle.sin())
     return (base[:, :, None, None] + tilt[:, :, None, None] * along.unsqueeze(1)).clamp_(0, 1)
 
 
-def _draw_blobs(canvas: Tensor, most: int, gen: torch.Generator) -> None:
+def draw_blobs(canvas: Tensor, most: int, gen: torch.Generator) -> None:
     """Composite up to ``most`` soft Gaussian blobs of random colour, size and opacity per image."""
     count, size = canvas.shape[0], canvas.shape[-1]
     present = torch.randint(0, most + 1, (count,), generator=gen)
-    x, y = _grid(size)
+    x, y = pixel_grid(size)
     for layer in range(most):
         centre = torch.rand(count, 2, generator=gen)
-        width = _uniform(gen, (count,), 0.03, 0.12)
-        opacity = _uniform(gen, (count,), 0.3, 0.9) * (layer < present)
-        spread = (x - _col(centre[:, 0])).square() + (y - _col(centre[:, 1])).square()
-        _over(canvas, torch.rand(count, 3, generator=gen), _col(opacity) * torch.exp(-spread / _col(2 * width**2)))
+        width = uniform(gen, (count,), 0.03, 0.12)
+        opacity = uniform(gen, (count,), 0.3, 0.9) * (layer < present)
+        spread = (x - per_image(centre[:, 0])).square() + (y - per_image(centre[:, 1])).square()
+        alpha = per_image(opacity) * torch.exp(-spread / per_image(2 * width**2))
+        composite(canvas, torch.rand(count, 3, generator=gen), alpha)
 
 
 def _segment_coverage(start: Tensor, end: Tensor, half_width: Tensor, size: int) -> Tensor:
     """Antialiased (n, size, size) coverage of one line segment per image from ``start`` to ``end`` (n, 2)."""
-    x, y = _grid(size)
-    dx, dy = _col(end[:, 0] - start[:, 0]), _col(end[:, 1] - start[:, 1])
-    rel_x, rel_y = x - _col(start[:, 0]), y - _col(start[:, 1])
+    x, y = pixel_grid(size)
+    dx, dy = per_image(end[:, 0] - start[:, 0]), per_image(end[:, 1] - start[:, 1])
+    rel_x, rel_y = x - per_image(start[:, 0]), y - per_image(start[:, 1])
     along = ((rel_x * dx + rel_y * dy) / (dx.square() + dy.square()).clamp_min(1e-8)).clamp(0, 1)
     distance = torch.hypot(rel_x - along * dx, rel_y - along * dy)
-    return ((_col(half_width) - distance) * size + 0.5).clamp_(0, 1)
+    return ((per_image(half_width) - distance) * size + 0.5).clamp_(0, 1)
 
 
-def _draw_strokes(canvas: Tensor, most: int, half_width: tuple[float, float], gen: torch.Generator) -> None:
+def draw_strokes(canvas: Tensor, most: int, half_width: tuple[float, float], gen: torch.Generator) -> None:
     """Composite up to ``most`` straight strokes of random colour, length and direction per image."""
     count, size = canvas.shape[0], canvas.shape[-1]
     present = torch.randint(0, most + 1, (count,), generator=gen)
     for layer in range(most):
         start = torch.rand(count, 2, generator=gen)
-        angle = _uniform(gen, (count,), 0.0, 2 * math.pi)
-        length = _uniform(gen, (count,), 0.15, 0.6)
+        angle = uniform(gen, (count,), 0.0, 2 * math.pi)
+        length = uniform(gen, (count,), 0.15, 0.6)
         end = start + length.unsqueeze(1) * torch.stack([angle.cos(), angle.sin()], dim=1)
-        width = _uniform(gen, (count,), *half_width)
-        coverage = _segment_coverage(start, end, width, size) * _col((layer < present).float())
-        _over(canvas, torch.rand(count, 3, generator=gen), coverage)
+        width = uniform(gen, (count,), *half_width)
+        coverage = _segment_coverage(start, end, width, size) * per_image((layer < present).float())
+        composite(canvas, torch.rand(count, 3, generator=gen), coverage)
 
 
 def _shape_frame(count: int, size: int, shape_size: tuple[float, float],
                  gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
     """Random placements: each pixel's (u, v) in its image's shape frame, and the shape radius (n,),
     drawn from ``shape_size`` (fractions of the side)."""
-    radius = _uniform(gen, (count,), *shape_size)
-    stretch = _uniform(gen, (count,), -_LOG_ASPECT, _LOG_ASPECT).exp().sqrt()
-    angle = _uniform(gen, (count,), -_ROTATION, _ROTATION)
-    centre = 0.5 + _uniform(gen, (count, 2), -_SHIFT, _SHIFT)
-    x, y = _grid(size)
-    dx, dy = x - _col(centre[:, 0]), y - _col(centre[:, 1])
-    cos, sin = _col(angle.cos()), _col(angle.sin())
-    u = (dx * cos + dy * sin) / _col(radius * stretch)
-    v = (dy * cos - dx * sin) / _col(radius / stretch)
+    radius = uniform(gen, (count,), *shape_size)
+    stretch = uniform(gen, (count,), -_LOG_ASPECT, _LOG_ASPECT).exp().sqrt()
+    angle = uniform(gen, (count,), -_ROTATION, _ROTATION)
+    centre = 0.5 + uniform(gen, (count, 2), -_SHIFT, _SHIFT)
+    x, y = pixel_grid(size)
+    dx, dy = x - per_image(centre[:, 0]), y - per_image(centre[:, 1])
+    cos, sin = per_image(angle.cos()), per_image(angle.sin())
+    u = (dx * cos + dy * sin) / per_image(radius * stretch)
+    v = (dy * cos - dx * sin) / per_image(radius / stretch)
     return u, v, radius
 
 
@@ -223,25 +226,25 @@ def _draw_shapes(canvas: Tensor, labels: Tensor, names: list[str], shape_size: t
     for label, name in enumerate(names):
         chosen = labels == label
         field[chosen] = SHAPES[name](u[chosen], v[chosen])
-    coverage = (field * _col(radius) * size + 0.5).clamp_(0, 1)
-    _over(canvas, _uniform(gen, (canvas.shape[0], 3), *_SHAPE), coverage)
+    coverage = (field * per_image(radius) * size + 0.5).clamp_(0, 1)
+    composite(canvas, uniform(gen, (canvas.shape[0], 3), *_SHAPE), coverage)
 
 
 def _render(labels: Tensor, names: list[str], size: int, shape_size: tuple[float, float],
             gen: torch.Generator) -> Tensor:
     """uint8 (n, 3, size, size) images of the given labels."""
-    canvas = _background(len(labels), size, gen)
-    _draw_blobs(canvas, _BLOBS, gen)
-    _draw_strokes(canvas, _BACK_STROKES, (0.008, 0.03), gen)
+    canvas = background(len(labels), size, gen)
+    draw_blobs(canvas, _BLOBS, gen)
+    draw_strokes(canvas, _BACK_STROKES, (0.008, 0.03), gen)
     _draw_shapes(canvas, labels, names, shape_size, gen)
-    _draw_strokes(canvas, _FRONT_STROKES, (0.005, 0.015), gen)
-    noise_std = _uniform(gen, (len(labels), 1, 1, 1), *_NOISE_STD)
+    draw_strokes(canvas, _FRONT_STROKES, (0.005, 0.015), gen)
+    noise_std = uniform(gen, (len(labels), 1, 1, 1), *_NOISE_STD)
     canvas.add_(torch.randn(canvas.shape, generator=gen) * noise_std)
     return canvas.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
 
 
 @contextmanager
-def _one_thread() -> Iterator[None]:
+def one_thread() -> Iterator[None]:
     """Run torch on one intra-op thread meanwhile: rendering is many small element-wise operations, which
     two threads barely speed up, but slow down ten-fold when other processes busy the cores (measured)."""
     threads = torch.get_num_threads()
@@ -250,12 +253,6 @@ def _one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-def shape_size_problem(shape_size: tuple[float, float]) -> str | None:
-    """Why ``shape_size`` is not a usable radius range (low, high), or None when it is."""
-    low, high = shape_size
-    return None if 0 < low <= high <= 0.5 else "need 0 < low <= high <= 0.5 (fractions of the image side)"
 
 
 def generate_shapes(count: int, num_classes: int, image_size: int, seed: int,
@@ -269,6 +266,6 @@ def generate_shapes(count: int, num_classes: int, image_size: int, seed: int,
     names = shape_names(num_classes)
     gen = generator(seed)
     labels = (torch.arange(count) % num_classes)[torch.randperm(count, generator=gen)]
-    with _one_thread():
+    with one_thread():
         images = [_render(chunk, names, image_size, shape_size, gen) for chunk in labels.split(_CHUNK)]
     return torch.cat(images), labels

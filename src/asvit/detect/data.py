@@ -26,8 +26,8 @@ from torch import Tensor
 
 from ..atomic import atomic_path, write_json
 from ..data.errors import DataError
-from ..data.generated import (SHAPES, _background, _col, _draw_blobs, _draw_strokes, _grid, _one_thread, _over,
-                              _uniform, shape_names)
+from ..data.generated import (SHAPES, background, composite, draw_blobs, draw_strokes, one_thread, per_image,
+                              pixel_grid, shape_names, uniform)
 from ..data.sampling import generator, split_seed
 from .dataset import CocoDetection, DetectionDataError, open_coco
 
@@ -42,20 +42,20 @@ _COLOUR = (0.55, 1.0)
 
 def _object_coverage(count: int, size: int, category: Tensor, names: list[str], gen: torch.Generator) -> Tensor:
     """(count, size, size) antialiased coverage of one object per image, placed anywhere in the image."""
-    radius = _uniform(gen, (count,), *_RADIUS)
-    stretch = _uniform(gen, (count,), -_LOG_ASPECT, _LOG_ASPECT).exp().sqrt()
-    angle = _uniform(gen, (count,), -math.pi, math.pi)
+    radius = uniform(gen, (count,), *_RADIUS)
+    stretch = uniform(gen, (count,), -_LOG_ASPECT, _LOG_ASPECT).exp().sqrt()
+    angle = uniform(gen, (count,), -math.pi, math.pi)
     centre = radius.unsqueeze(1) + torch.rand(count, 2, generator=gen) * (1 - 2 * radius.unsqueeze(1))
-    x, y = _grid(size)
-    dx, dy = x - _col(centre[:, 0]), y - _col(centre[:, 1])
-    cos, sin = _col(angle.cos()), _col(angle.sin())
-    u = (dx * cos + dy * sin) / _col(radius * stretch)
-    v = (dy * cos - dx * sin) / _col(radius / stretch)
+    x, y = pixel_grid(size)
+    dx, dy = x - per_image(centre[:, 0]), y - per_image(centre[:, 1])
+    cos, sin = per_image(angle.cos()), per_image(angle.sin())
+    u = (dx * cos + dy * sin) / per_image(radius * stretch)
+    v = (dy * cos - dx * sin) / per_image(radius / stretch)
     field = torch.empty_like(u)
     for label, name in enumerate(names):
         chosen = category == label
         field[chosen] = SHAPES[name](u[chosen], v[chosen])
-    return (field * _col(radius) * size + 0.5).clamp_(0, 1)
+    return (field * per_image(radius) * size + 0.5).clamp_(0, 1)
 
 
 def render_scenes(count: int, size: int, num_categories: int, max_objects: int, seed: int
@@ -66,18 +66,19 @@ def render_scenes(count: int, size: int, num_categories: int, max_objects: int, 
         raise DataError(f"detect.data.max_objects={max_objects}: at least 2 objects per image")
     names = shape_names(num_categories)
     gen = generator(seed)
-    with _one_thread():
-        canvas = _background(count, size, gen)
-        _draw_blobs(canvas, 2, gen)
-        _draw_strokes(canvas, 3, (0.004, 0.015), gen)
+    with one_thread():
+        canvas = background(count, size, gen)
+        draw_blobs(canvas, 2, gen)
+        draw_strokes(canvas, 3, (0.004, 0.015), gen)
         present = torch.randint(2, max_objects + 1, (count,), generator=gen)
         categories = torch.randint(0, num_categories, (count, max_objects), generator=gen)
         solid = []
         for slot in range(max_objects):
-            coverage = _object_coverage(count, size, categories[:, slot], names, gen) * _col((slot < present).float())
-            _over(canvas, _uniform(gen, (count, 3), *_COLOUR), coverage)
+            coverage = _object_coverage(count, size, categories[:, slot], names, gen)
+            coverage = coverage * per_image((slot < present).float())
+            composite(canvas, uniform(gen, (count, 3), *_COLOUR), coverage)
             solid.append(coverage > 0.5)
-        _draw_strokes(canvas, 1, (0.003, 0.008), gen)
+        draw_strokes(canvas, 1, (0.003, 0.008), gen)
         canvas.add_(torch.randn(canvas.shape, generator=gen) * 0.03)
     images = canvas.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
     covered_later = torch.zeros(count, size, size, dtype=torch.bool)

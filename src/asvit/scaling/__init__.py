@@ -2,7 +2,8 @@
 each step chosen by the training-free proxies (docs/design.md section 8)."""
 
 from .grow import (ALL_BAD, NOTHING_FITS, TARGET_REACHED, Grower, GrowError, GrowResult, Member, grow_candidates,
-                   grow_family, grow_fingerprint, member_name, read_seed, real_size_counters)
+                   grow_family, grow_fingerprint, member_name, read_seed_topology, real_size_counters)
 
 __all__ = ["ALL_BAD", "NOTHING_FITS", "TARGET_REACHED", "GrowError", "Grower", "GrowResult", "Member",
-           "grow_candidates", "grow_family", "grow_fingerprint", "member_name", "read_seed", "real_size_counters"]
+           "grow_candidates", "grow_family", "grow_fingerprint", "member_name", "read_seed_topology",
+           "real_size_counters"]

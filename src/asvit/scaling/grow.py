@@ -196,21 +196,21 @@ class Grower:
         return GrowResult(members, stop, cache.hits, seconds)
 
 
-def grow_family(seed: Topology, params: GrowParams, scorer: Scorer, measurement: Mapping[str, Any],
+def grow_family(seed_topology: Topology, params: GrowParams, scorer: Scorer, measurement: Mapping[str, Any],
                 num_classes: int, state_dir: Path | None = None, progress: bool = True,
                 counters: tuple[SizeCounter, SizeCounter] | None = None) -> GrowResult:
-    """Grow ``seed`` into its family, resuming from ``state_dir`` (``state.pt``: the members so far;
+    """Grow ``seed_topology`` into its family, resuming from ``state_dir`` (``state.pt``: the members so far;
     ``cache.json``: proxy values by topology) when it holds a growth with the same settings.
     ``measurement`` describes how ``scorer`` measures; ``counters`` default to the real networks'
     parameter and MAC counts at ``params.image_size``."""
     count_params, count_macs = counters or real_size_counters(num_classes, params.image_size)
-    grower = Grower(seed, params, scorer, count_params, count_macs, progress)
+    grower = Grower(seed_topology, params, scorer, count_params, count_macs, progress)
     cache = ScoreCache(state_dir / "cache.json" if state_dir else None, dict(measurement))
-    fingerprint = grow_fingerprint(seed, params, measurement, num_classes)
+    fingerprint = grow_fingerprint(seed_topology, params, measurement, num_classes)
     return grower.run(cache, state_dir / "state.pt" if state_dir else None, fingerprint)
 
 
-def read_seed(path: Path) -> Topology:
+def read_seed_topology(path: Path) -> Topology:
     """The seed topology of a ``seed.json`` written by the search stage; errors name the file."""
     if not path.is_file():
         raise GrowError(f"{path}: seed file not found; run the search stage first")
