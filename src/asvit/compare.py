@@ -132,13 +132,15 @@ def comparison(rows: Sequence[Row], width: int = WIDTH) -> tuple[list[str], list
     """(header, cells, columns left out for width): the experiment, the params that differ between the
     rows, the key metrics that any row has, then the other numeric metrics that differ (labelled
     ``<file stem>:<key>``). The key metrics come first; then the differing params and metrics, in that
-    order, as many as fit in ``width`` characters."""
+    order, as many as fit in ``width`` characters. Between several rows, a key metric equal in every row
+    tells nothing apart, so it gives way to any differing column that would not fit otherwise."""
     models = sorted({k.split(":", 1)[1].split(".")[0] for r in rows for k in r.metrics if k.startswith(EVALUATE)})
     key_metrics = {label: f"{path}:{key}" for label, (path, key) in
                    [*KEY_METRICS.items(), *((f"top-1 {m}", (EVALUATE, f"{m}.top1")) for m in models)]}
-    chosen: list[Column] = [("experiment", lambda r: r.label)]
-    chosen += [(label, lambda r, k=key: r.metrics.get(k)) for label, key in key_metrics.items()
-               if any(key in r.metrics for r in rows)]
+    keys: list[Column] = [(label, lambda r, k=key: r.metrics.get(k)) for label, key in key_metrics.items()
+                          if any(key in r.metrics for r in rows)]
+    constant = [c for c in keys if len(rows) > 1 and len({_format(c[1](r)) for r in rows}) == 1]
+    chosen: list[Column] = [("experiment", lambda r: r.label), *(c for c in keys if c not in constant)]
     while len(chosen) > 1 and _table_width(chosen, rows) > width:
         chosen.pop()
     params = [(key, lambda r, k=key: r.params.get(k)) for key in sorted(_differing([r.params for r in rows]))]
@@ -146,7 +148,9 @@ def comparison(rows: Sequence[Row], width: int = WIDTH) -> tuple[list[str], list
                if key not in key_metrics.values() and any(_is_number(r.metrics.get(key)) for r in rows)]
     left_out: list[str] = []
     chosen = _fit(chosen, params, 1, rows, width, left_out)
-    chosen = _fit(chosen, metrics, len(chosen), rows, width, left_out)
+    end_of_keys = len(chosen)
+    chosen = _fit(chosen, metrics, end_of_keys, rows, width, left_out)
+    chosen = _fit(chosen, constant, end_of_keys, rows, width, left_out)
     header = [name for name, _ in chosen]
     cells = [[_format(getter(r)) for _, getter in chosen] for r in rows]
     return header, cells, left_out
