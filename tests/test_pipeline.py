@@ -153,37 +153,34 @@ def test_bad_params_stop_the_pipeline_before_any_output_is_removed(origin):
     assert (clone / "artifacts/topologies.jsonl").read_text() == before
 
 
-@pytest.fixture(scope="module")
-def refusing(origin):
-    """A pulled clone in which each refusal test changes one value and puts it back."""
-    clone = fresh_clone(origin, "refusals")
-    dvc(clone, "pull")
-    return clone
-
-
 def checksums(repo, folders=("artifacts", "models", "detectors", "plots", "metrics")) -> dict[str, bytes]:
     """Every output file's bytes, but the members check's marker (its own stage's output)."""
     return {str(p.relative_to(repo)): p.read_bytes() for folder in folders for p in sorted((repo / folder).rglob("*"))
             if p.is_file() and p.name != "members.checked"}
 
 
-@pytest.mark.parametrize("group, key, value, message, stopped_by", [
+REFUSED = [  # (group, key, value, the error, the stage that stops): judged against the family, or by the schema
     ("train", "models", ["asvit-g99"], "train.models: unknown model 'asvit-g99'", "members"),
     ("detect", "backbone", "asvit-g99", "detect.backbone: unknown model 'asvit-g99'", "members"),
     ("grow", "width_ratios", [float("nan")], "grow.width_ratios.0: Input should be a finite number", "validate"),
     ("kendall", "top_k", [0], "kendall.top_k.0: Input should be greater than or equal to 1", "validate"),
     ("kendall", "top_k", [5], "kendall.top_k: [5] exceed the 4 sampled architectures", "validate"),
     ("train", "lr", float("inf"), "train.lr: Input should be a finite number", "validate"),
-])
-def test_a_refused_value_costs_no_earlier_output(refusing, group, key, value, message, stopped_by):
-    before = checksums(refusing)
-    original = yaml.safe_load((refusing / "params.yaml").read_text())[group][key]
-    set_param(refusing, group, key, value)
-    try:
-        result = run(refusing, sys.executable, "-m", "dvc", "repro", check=False, env=NO_STORE)
-    finally:
-        set_param(refusing, group, key, original)
-    assert result.returncode != 0 and message in result.stdout + result.stderr, result.stdout + result.stderr
-    assert ran(result.stdout)[-1] == stopped_by
-    assert checksums(refusing) == before
-    assert ran(dvc(refusing, "repro", env=NO_STORE)) == [stopped_by]  # only the check's marker is rewritten
+]
+
+
+def test_a_refused_value_costs_no_earlier_output(pulled):
+    before = checksums(pulled)
+    for group, key, value, message, stopped_by in REFUSED:
+        original = yaml.safe_load((pulled / "params.yaml").read_text())[group][key]
+        set_param(pulled, group, key, value)
+        try:
+            result = run(pulled, sys.executable, "-m", "dvc", "repro", check=False, env=NO_STORE)
+        finally:
+            set_param(pulled, group, key, original)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0 and message in output, (key, output)
+        assert ran(result.stdout)[-1] == stopped_by, (key, result.stdout)
+        assert checksums(pulled) == before, key
+    assert set(ran(dvc(pulled, "repro", env=NO_STORE))) == {"validate", "members"}  # only the markers come back
+    assert checksums(pulled) == before
