@@ -55,8 +55,8 @@ def origin(tmp_path_factory) -> Path:
     repo = make_repo(base / "origin")
     out = dvc(repo, "repro", env={"MLFLOW_TRACKING_URI": None})
     assert sorted(ran(out)) == sorted(["validate", "data", "sample", "score", "groundtruth", "supernet", "predictor",
-                                       "objective", "kendall", "search", "grow", "train", "evaluate", "detect_data",
-                                       "detect"]), out
+                                       "objective", "kendall", "search", "grow", "members", "train", "evaluate",
+                                       "detect_data", "detect"]), out
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "pipeline outputs")
     dvc(repo, "push")
