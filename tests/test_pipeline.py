@@ -154,9 +154,9 @@ def test_bad_params_stop_the_pipeline_before_any_output_is_removed(origin):
 
 
 def checksums(repo, folders=("artifacts", "models", "detectors", "plots", "metrics")) -> dict[str, bytes]:
-    """Every output file's bytes, but the members check's marker (its own stage's output)."""
+    """Every output file's bytes, but the checks' own markers (which a refusing check removes)."""
     return {str(p.relative_to(repo)): p.read_bytes() for folder in folders for p in sorted((repo / folder).rglob("*"))
-            if p.is_file() and p.name != "members.checked"}
+            if p.is_file() and p.name not in ("members.checked", "params.validated")}
 
 
 REFUSED = [  # (group, key, value, the error, the stage that stops): judged against the family, or by the schema
