@@ -16,7 +16,7 @@ torch.set_num_threads(1)
 
 from asvit.space import Topology
 
-from .dvc_repo import dvc, git, make_repo, ran
+from .dvc_repo import dvc, fresh_clone, git, make_repo, ran
 
 PAPER_SEED = "8,2,3|4,1,2|4,1,4|4,1,6|32"
 PAPER_LARGE = "8,2,3,5|4,1,2,2|4,1,4,5|4,1,6,2|32,180"
@@ -55,10 +55,18 @@ def origin(tmp_path_factory) -> Path:
     repo = make_repo(base / "origin")
     out = dvc(repo, "repro", env={"MLFLOW_TRACKING_URI": None})
     assert sorted(ran(out)) == sorted(["validate", "data", "sample", "score", "groundtruth", "supernet", "predictor",
-                                       "objective", "kendall", "search", "grow", "train", "evaluate", "detect_data",
-                                       "detect"]), out
+                                       "objective", "kendall", "search", "grow", "members", "train", "evaluate",
+                                       "detect_data", "detect"]), out
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "pipeline outputs")
     dvc(repo, "push")
     assert (base / "asvit-dvc-remote").is_dir()
     return repo
+
+
+@pytest.fixture(scope="session")
+def pulled(origin) -> Path:
+    """A clone of ``origin`` that pulled every output. A test that changes it puts back what it changed."""
+    clone = fresh_clone(origin, "pulled-shared")
+    dvc(clone, "pull")
+    return clone

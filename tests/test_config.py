@@ -63,6 +63,28 @@ def test_invalid_params_name_the_full_key(data, message):
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize("data, message", [
+    ({"train": {"lr": float("inf")}}, "train.lr: Input should be a finite number (got inf)"),
+    ({"train": {"min_lr": float("inf")}}, "train.min_lr: Input should be a finite number (got inf)"),
+    ({"executor": {"connect_timeout": float("inf")}}, "executor.connect_timeout: Input should be a finite number"),
+    ({"grow": {"width_ratios": [float("nan")]}}, "grow.width_ratios.0: Input should be a finite number (got nan)"),
+    ({"kendall": {"top_k": [0]}}, "kendall.top_k.0: Input should be greater than or equal to 1 (got 0)"),
+    ({"kendall": {"top_k": [5, -5]}}, "kendall.top_k.1: Input should be greater than or equal to 1 (got -5)"),
+    ({"kendall": {"top_k": [33]}}, "kendall.top_k: [33] exceed the 32 sampled architectures (sample.count)"),
+])
+def test_numbers_are_finite_and_top_k_within_the_sample(data, message):
+    with pytest.raises(ConfigError) as error:
+        parse_params(data, "params.yaml")
+    assert message in str(error.value)
+
+
+def test_a_key_written_twice_is_an_error_naming_it_and_its_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train:\n  lr: 1.0e-3\n  epochs: 3\n  lr: 2.0e-3\n")
+    with pytest.raises(ConfigError, match=r"^.*params.yaml: not valid YAML \(line 4\): duplicate key 'lr'$"):
+        load_params(path)
+
+
 def test_unreadable_files(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_params(tmp_path / "missing.yaml")

@@ -89,6 +89,46 @@ def test_kendall_cli_names_a_missing_column(files, capsys):
     assert "no column 'top5'; available: top1, embed_dim" in capsys.readouterr().err
 
 
+def kendall_error(capsys, *args: str) -> str:
+    """The one line ``asvit kendall ARGS`` stops with."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["kendall", *args])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error, error
+    return error
+
+
+def test_a_truth_with_a_repeated_id_is_refused_naming_the_id_and_its_lines(files, tmp_path, capsys):
+    scores, truth = files
+    truth.write_text(truth.read_text() + json.dumps({"id": "a3", "accuracy": {"top1": 1.0}}) + "\n")
+    error = kendall_error(capsys, "--scores", str(scores), "--truth", str(truth), "--truth-column", "top1")
+    assert f"{truth}: architecture ids stand more than once: a3 on lines 4, {len(ACCURACY) + 1}" in error
+    csv_truth = tmp_path / "truth.csv"
+    csv_truth.write_text("id,top1\na0,1\na1,2\na0,3\n")
+    with pytest.raises(AsvitError, match="ids stand more than once: a0 on lines 2, 4"):
+        read_truth(csv_truth, "top1")
+    scores.write_text(scores.read_text() + "a1,x,1,2,\n")
+    with pytest.raises(AsvitError, match="ids stand more than once: a1 on lines 3, "):
+        read_scores(scores)
+
+
+def test_accuracies_that_are_not_numbers_are_refused_naming_the_line(tmp_path, capsys):
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,top1\na0,71.2%\na1,\na2,70.5\n")
+    with pytest.raises(AsvitError, match=r"column 'top1' holds values that are not numbers: line 2 \('71.2%'\)"):
+        read_truth(truth, "top1")
+    truth.write_text("id,top1\na0,71.2\na1,\na2,70.5\n")  # an empty value is a missing one
+    assert read_truth(truth, "top1").isna().tolist() == [False, True, False]
+
+
+def test_the_bootstrap_needs_a_resample(files, capsys):
+    scores, truth = files
+    error = kendall_error(capsys, "--scores", str(scores), "--truth", str(truth), "--truth-column", "top1",
+                          "--resamples", "0")
+    assert "resamples = 0: the bootstrap intervals need at least 1 resample" in error
+
+
 def test_the_ceiling_is_the_tau_of_one_seed_against_another():
     from asvit.correlation import truth_reliability
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -139,12 +140,12 @@ def test_digits_has_ten_real_classes(tmp_path: Path) -> None:
                                          val["images"])
 
 
-def test_digits_sizes_are_upper_bounds(tmp_path: Path) -> None:
+def test_digits_sizes_are_upper_bounds_and_every_digit_is_a_class(tmp_path: Path) -> None:
     info = prepare_classification("digits", tmp_path, image_size=8, seed=1, num_classes=3, train_size=50,
                                   val_size=20)
     train = torch.load(tmp_path / "train.pt", weights_only=True)
-    assert (info["train_size"], info["val_size"], info["class_names"]) == (50, 20, ["0", "1", "2"])
-    assert train["labels"].max() == 2
+    assert (info["train_size"], info["val_size"], info["num_classes"]) == (50, 20, 10)  # num_classes: generated only
+    assert info["class_names"] == [str(d) for d in range(10)] and train["labels"].max() > 2
 
 
 def test_cifar10_reads_the_pickle_batches(cifar_dir: Path, tmp_path: Path) -> None:
@@ -165,8 +166,8 @@ def test_cifar10_resizes_and_finds_the_archive_folder(cifar_dir: Path, tmp_path:
     cifar_dir.rename(archive / "cifar-10-batches-py")
     info = prepare_classification("cifar10", tmp_path / "out", image_size=16, seed=0, path=archive, num_classes=5)
     train = torch.load(tmp_path / "out/train.pt", weights_only=True)
-    assert train["images"].shape[1:] == (3, 16, 16) and train["labels"].max() < 5
-    assert info["num_classes"] == 5 and info["train_size"] == len(train["labels"])
+    assert train["images"].shape[1:] == (3, 16, 16) and train["labels"].max() > 5  # the data's 10 classes
+    assert info["num_classes"] == 10 and info["train_size"] == len(train["labels"])
 
 
 def test_imagefolder_is_read_lazily(image_root: Path, tmp_path: Path) -> None:
@@ -240,11 +241,31 @@ def test_empty_image_folders_are_rejected(image_root: Path, tmp_path: Path) -> N
         prepare_classification("imagefolder", tmp_path / "b", image_size=8, seed=0, path=image_root, num_classes=2)
 
 
-def test_too_many_classes_are_rejected(image_root: Path, tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="data.num_classes=3: the imagefolder source has 2 to 2 classes"):
-        prepare_classification("imagefolder", tmp_path, image_size=8, seed=0, path=image_root, num_classes=3)
+def test_an_image_folder_has_the_classes_of_its_folders(image_root: Path, tmp_path: Path) -> None:
+    for name, shade in (("cat", 30), ("dog", 90), ("eel", 150)):
+        for split in ("train", "val"):
+            (image_root / split / name).mkdir()
+            Image.fromarray(np.full((12, 20, 3), shade, dtype=np.uint8)).save(image_root / split / name / "0.png")
+    info = prepare_classification("imagefolder", tmp_path / "five", image_size=8, seed=0, path=image_root,
+                                  num_classes=3)  # num_classes is the generated task's: an image folder ignores it
+    assert info["num_classes"] == 5 and info["class_names"] == ["ant", "bee", "cat", "dog", "eel"]
+    for name in ("bee", "cat", "dog", "eel"):
+        for split in ("train", "val"):
+            shutil.rmtree(image_root / split / name)
+    with pytest.raises(DataError, match=r"the imagefolder source holds 1 class \(ant\); a classification needs at "
+                                        "least 2"):
+        prepare_classification("imagefolder", tmp_path / "one", image_size=8, seed=0, path=image_root)
     with pytest.raises(DataError, match="data.num_classes=13: the generated source"):
         _prepare_generated(tmp_path, num_classes=13)
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_a_corrupt_image_stops_the_data_stage_naming_the_file(image_root: Path, tmp_path: Path, split: str) -> None:
+    corrupt = image_root / split / "bee" / "1.png"
+    corrupt.write_bytes(corrupt.read_bytes()[:60])  # a truncated PNG: its header opens, its pixels do not
+    with pytest.raises(DataError, match=f"unreadable image {corrupt}"):
+        prepare_classification("imagefolder", tmp_path / "out", image_size=8, seed=0, path=image_root)
+    assert not (tmp_path / "out" / "info.json").exists()
 
 
 def test_bad_settings_name_the_parameter(tmp_path: Path) -> None:

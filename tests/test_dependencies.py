@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .dvc_repo import dvc, fresh_clone
+from .dvc_repo import dvc
 from .import_graph import ROOT, SRC, direct_imports, import_cycles, module_file, runs
 
 # Modules whose code cannot change what a stage writes, left out of every stage's dependencies so
@@ -82,13 +82,6 @@ def test_no_module_imports_a_module_that_imports_it_back():
 
 def test_the_schema_imports_nothing_of_the_library():
     assert runs(module_file("asvit.config")) <= OUTPUT_NEUTRAL
-
-
-@pytest.fixture(scope="module")
-def pulled(origin):
-    clone = fresh_clone(origin, "code-edits")
-    dvc(clone, "pull")
-    return clone
 
 
 @pytest.mark.e2e

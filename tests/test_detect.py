@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 import torch
+from PIL import Image
 from pycocotools.coco import COCO
 from torchvision.ops import box_iou
 
@@ -159,6 +160,32 @@ def test_bad_annotations_name_the_file_and_the_annotation(coco, tmp_path, change
     path, images = broken(coco[0], tmp_path, change)
     with pytest.raises(DetectionDataError, match=message):
         open_coco(path, images)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda content: content["annotations"][1].pop("bbox"), r"instances.json: annotation 2: no 'bbox' field"),
+    (lambda content: content["annotations"][1].update(bbox=[1, 2, 3]),
+     r"instances.json: annotation 2: bbox must be \[x, y, width, height\], got \[1, 2, 3\]"),
+    (lambda content: content["images"][0].pop("width"), r"instances.json: image 1: no 'width' field"),
+    (lambda content: content["images"][0].update(height="96"),
+     r"instances.json: image 1: height must be a positive integer, got '96'"),
+])
+def test_records_missing_a_field_give_one_line_naming_the_record(coco, tmp_path, change, message):
+    path, images = broken(coco[0], tmp_path, change)
+    with pytest.raises(DetectionDataError, match=message):
+        open_coco(path, images)
+
+
+def test_decoding_checks_every_image_against_its_record(coco, tmp_path):
+    path, images = broken(coco[0], tmp_path, lambda content: None)
+    open_coco(path, images, decode=True)
+    Image.new("RGB", (32, 32)).save(images / "000002.png")
+    open_coco(path, images)  # without decoding, the size is not read
+    with pytest.raises(DetectionDataError, match=r"000002.png: image id 2 is 32 x 32 px, its record says 96 x 96"):
+        open_coco(path, images, decode=True)
+    (images / "000002.png").write_bytes((coco[0] / "images/val/000003.png").read_bytes()[:80])
+    with pytest.raises(DetectionDataError, match=r"000002.png: image id 2 does not decode"):
+        open_coco(path, images, decode=True)
 
 
 def test_missing_or_malformed_files_are_named(coco, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -81,8 +83,25 @@ def test_bad_model_files_name_the_file(tmp_path):
     with pytest.raises(CheckpointError) as refused:
         load_model(tmp_path / "foreign.pt")
     message = str(refused.value)
-    assert "foreign.pt: holds objects that a safe (weights-only) load refuses" in message
+    assert "foreign.pt: was refused as unsafe: it holds objects that a weights-only load does not run" in message
     assert "weights_only=False" not in message and "\n" not in message
+
+
+class RunsCode:
+    """A pickled object that would run a shell command when unpickled without weights_only."""
+
+    def __reduce__(self):
+        return (os.system, ("echo ran > ran.txt",))
+
+
+def test_a_file_that_would_run_code_is_refused_as_unsafe_not_called_corrupt(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save({"state_dict": {}, "payload": RunsCode()}, tmp_path / "payload.pt")
+    (tmp_path / "plain.pt").write_bytes(pickle.dumps({"state_dict": {}, "payload": RunsCode()}))
+    for name in ("payload.pt", "plain.pt"):  # torch's zip format, and a plain pickle
+        with pytest.raises(CheckpointError, match=f"{name}: was refused as unsafe"):
+            load_model(tmp_path / name)
+    assert not (tmp_path / "ran.txt").exists()
     torch.save({"state_dict": {}}, tmp_path / "partial.pt")
     with pytest.raises(CheckpointError, match="partial.pt: not a trained-model file"):
         load_model(tmp_path / "partial.pt")

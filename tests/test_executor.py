@@ -173,3 +173,29 @@ def test_where_the_work_runs_is_in_no_stage_dependency():
     assert "groundtruth.recipe" in keys
     assert not [key for key in keys if key.startswith("executor") or key.endswith("workers")
                 or key in ("groundtruth", "proxy")]
+
+
+@pytest.mark.e2e
+def test_a_killed_scoring_leaves_no_worker_behind(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    write_records(tmp_path / "archs.jsonl", [{"id": f"a{i}", "topology": t.seed_string()}
+                                             for i, t in enumerate(sample_topologies(12, seed=5))])
+    scoring = subprocess.Popen(
+        [sys.executable, "-m", "asvit.cli", "score", "--space", "asvit", "--archs", "archs.jsonl", "--proxies",
+         "ntk_cond,length_distortion", "--inputs", "noise", "--image-size", "64", "--repeats", "3", "--workers", "2",
+         "--out", "scores.csv"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = psutil.Process(scoring.pid)
+    deadline = time.monotonic() + 120
+    while len(workers := parent.children(recursive=True)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the resource tracker and the two pool workers
+    assert len(workers) >= 3, workers
+    time.sleep(2)  # the workers are computing
+    scoring.send_signal(signal.SIGKILL)
+    scoring.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == [], [p.cmdline()[-2:] for p in alive]

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from asvit.config import ConfigError, GrowParams, parse_params
-from asvit.scaling import ALL_BAD, NOTHING_FITS, TARGET_REACHED, GrowError, grow_candidates, grow_family, read_seed_topology
+from asvit.scaling import (ALL_BAD, NOTHING_FITS, TARGET_REACHED, GrowError, grow_candidates, grow_family,
+                           read_seed_topology)
 from asvit.search.ranking import rank_select
 from asvit.space import Topology
 from asvit.validation import live_registries

@@ -151,3 +151,36 @@ def test_bad_params_stop_the_pipeline_before_any_output_is_removed(origin):
     assert result.returncode == 2
     assert "params.yaml: sample.count: Input should be greater than or equal to 1" in result.stderr
     assert (clone / "artifacts/topologies.jsonl").read_text() == before
+
+
+def checksums(repo, folders=("artifacts", "models", "detectors", "plots", "metrics")) -> dict[str, bytes]:
+    """Every output file's bytes, but the checks' own markers (which a refusing check removes)."""
+    return {str(p.relative_to(repo)): p.read_bytes() for folder in folders for p in sorted((repo / folder).rglob("*"))
+            if p.is_file() and p.name not in ("members.checked", "params.validated")}
+
+
+REFUSED = [  # (group, key, value, the error, the stage that stops): judged against the family, or by the schema
+    ("train", "models", ["asvit-g99"], "train.models: unknown model 'asvit-g99'", "members"),
+    ("detect", "backbone", "asvit-g99", "detect.backbone: unknown model 'asvit-g99'", "members"),
+    ("grow", "width_ratios", [float("nan")], "grow.width_ratios.0: Input should be a finite number", "validate"),
+    ("kendall", "top_k", [0], "kendall.top_k.0: Input should be greater than or equal to 1", "validate"),
+    ("kendall", "top_k", [5], "kendall.top_k: [5] exceed the 4 sampled architectures", "validate"),
+    ("train", "lr", float("inf"), "train.lr: Input should be a finite number", "validate"),
+]
+
+
+def test_a_refused_value_costs_no_earlier_output(pulled):
+    before = checksums(pulled)
+    for group, key, value, message, stopped_by in REFUSED:
+        original = yaml.safe_load((pulled / "params.yaml").read_text())[group][key]
+        set_param(pulled, group, key, value)
+        try:
+            result = run(pulled, sys.executable, "-m", "dvc", "repro", check=False, env=NO_STORE)
+        finally:
+            set_param(pulled, group, key, original)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0 and message in output, (key, output)
+        assert ran(result.stdout)[-1] == stopped_by, (key, result.stdout)
+        assert checksums(pulled) == before, key
+    assert set(ran(dvc(pulled, "repro", env=NO_STORE))) == {"validate", "members"}  # only the markers come back
+    assert checksums(pulled) == before

@@ -115,3 +115,23 @@ def test_a_missing_feature_row_gets_no_prediction(table):
     saved = fit_ranker(features, truth_of(features), "ridge")
     features.iloc[0, 0] = np.nan
     assert np.isnan(predict_with(saved, features).iloc[0]) and predict_with(saved, features).iloc[1:].notna().all()
+
+
+def test_the_predict_command_refuses_one_fold_and_repeated_truth_ids_in_one_line(table, tmp_path, capsys):
+    from asvit.cli import main
+
+    table.index.name = "id"
+    table.to_csv(tmp_path / "scores.csv")
+    truth = tmp_path / "truth.csv"
+    truth.write_text("id,top1\n" + "".join(f"a{i},{i}\n" for i in range(40)))
+    common = ["predict", "--scores", str(tmp_path / "scores.csv"), "--truth-column", "top1", "--out",
+              str(tmp_path / "p.csv")]
+    for extra, message in ((["--fit", str(truth), "--folds", "1"],
+                            "folds = 1: cross-validation over 40 labelled architectures needs 2 to 40 folds"),
+                           (["--fit", str(truth), "--folds", "41"], "folds = 41: cross-validation over 40"),
+                           (["--fit", str(tmp_path / "again.csv")], "ids stand more than once: a0 on lines 2, 42")):
+        (tmp_path / "again.csv").write_text(truth.read_text() + "a0,5\n")
+        with pytest.raises(SystemExit) as stopped:
+            main(common + extra)
+        error = capsys.readouterr().err
+        assert stopped.value.code == 2 and message in error and error.count("\n") == 1, error

@@ -86,7 +86,7 @@ def test_a_queued_experiment_runs_only_what_its_change_affects_logs_to_the_proje
     assert [a.path for a in client.list_artifacts(evaluate.info.run_id)] == ["asvit-g00.pt"]
 
     table = run(clone, sys.executable, "-m", "asvit.cli", "compare", env=NO_STORE).stdout.splitlines()
-    assert max(len(line) for line in table) <= 120
+    assert max(len(line) for line in table) <= 120, table
     assert table[0].split()[:2] == ["experiment", "train.lr"] and "tau L^E" in table[0]
     assert any(line.startswith("queued-lr ") and " 0.004 " in line for line in table)
     [commit] = [row.rev for row in experiment_rows(clone) if row.experiment == "queued-lr"]

@@ -101,3 +101,21 @@ def test_sampling_an_autoformer_space_draws_distinct_records_within_its_size():
     assert all(r["patch_size"] == 4 and r["head_dim"] == 8 for r in records)
     with pytest.raises(RecordError, match="cannot draw 13 distinct architectures from an AutoFormer space of 12"):
         sample_records(space, 13, seed=0)
+
+
+def test_one_line_cannot_ask_for_a_network_past_the_space_bounds(tmp_path):
+    from asvit.records import read_records
+
+    topologies = tmp_path / "topologies.jsonl"
+    topologies.write_text(json.dumps({"id": "a", "topology": "8,2,3|4,1,2|4,1,4|4,1,6|32"}) + "\n"
+                          + json.dumps({"id": "b", "topology": "8,2,3,1|4,1,2,100000|4,1,4,1|4,1,6,1|32,32"}) + "\n")
+    with pytest.raises(RecordError, match=r"topologies.jsonl:2: L2 = 100000: a stage depth must be 1 to 64"):
+        read_records(topologies, "asvit")
+    assert Topology.parse("8,2,3,1|4,1,2,1|4,1,4,1|4,1,6,1|32,5000").widths == (1024,) * 4  # widths are capped
+    archs = tmp_path / "archs.jsonl"
+    archs.write_text(json.dumps({"id": "c", "embed_dim": 64, "depth": 100000, "num_heads": [1],
+                                 "mlp_ratio": [2.0]}) + "\n")
+    with pytest.raises(RecordError, match=r"archs.jsonl:1: depth = 100000 is above the largest allowed, 64"):
+        read_records(archs, "autoformer")
+    with pytest.raises(ArchitectureError, match=r"mlp_ratio must be above 0 and at most 16.0, got \[1000.0\]"):
+        AutoFormerArch(64, 1, (1,), (1000.0,))

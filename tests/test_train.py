@@ -279,7 +279,7 @@ def test_bad_train_params_name_the_key(train, key):
 def test_runs_that_cannot_work_are_refused_before_training():
     topology = Topology.parse(TINY).scaled(width=8)
     with pytest.raises(ScheduleError, match=r"train\.phase_ends: at tokenizer stride 16 a 64 px image"):
-        check_fit(Recipe(), topology, 64, 100, key="train")
+        check_fit(Recipe(phase_ends=[0.27, 0.44]), topology, 64, 100, key="train")
     check_fit(Recipe(phase_ends=None), topology, 64, 100, key="train")
     with pytest.raises(TrainError, match=r"train\.batch_size: 64 does not split evenly over 3"):
         check_fit(Recipe(phase_ends=None), topology, 64, 100, world_size=3, key="train")
@@ -289,7 +289,7 @@ def test_runs_that_cannot_work_are_refused_before_training():
         check_fit(Recipe(phase_ends=None), topology, 64, 50, key="train")
     train_set, val_set = tiny_data(64)
     with pytest.raises(ScheduleError, match=r"recipe\.phase_ends"):
-        fit(tiny_model(), train_set, val_set, Recipe(), progress=False)
+        fit(tiny_model(), train_set, val_set, Recipe(phase_ends=[0.27, 0.44]), progress=False)
 
 
 def test_unknown_family_member_names_the_key(tmp_path):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 from .errors import AsvitError, exit_on_user_error
+from .registry import Registry
 
 
 def _add_score(parser: argparse.ArgumentParser) -> None:
@@ -124,14 +126,14 @@ def _run_compare(args: argparse.Namespace) -> None:
     header, cells, left_out = comparison(rows, args.width)
     print(render(header, cells))
     if left_out:
-        print(f"(also differ, left out for width: {', '.join(left_out)})")
+        print(textwrap.fill(f"(left out for width: {', '.join(left_out)})", args.width))
     tagged = tag_experiment_commits(rows)
     if tagged:
         print(f"recorded the experiment commit on {tagged} MLflow runs (tag dvc_exp_commit)")
 
 
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
-                          Callable[[argparse.Namespace], None]]] = {
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], None]]
+COMMANDS: Registry[Command] = Registry("command", {
     "score": ("score architectures with training-free proxies", _add_score, _run_score),
     "kendall": ("rank correlation of proxy scores with accuracies", _add_kendall, _run_kendall),
     "predict": ("fit the learned ranker on a ground truth and predict every scored architecture", _add_predict,
@@ -139,7 +141,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
     "report": ("render every dvc.yaml plot to SVG in one offline HTML page", _add_report, _run_report),
     "compare": ("the experiments' key metrics and differing params and metrics in one narrow table", _add_compare,
                 _run_compare),
-}
+})
 
 
 def build_parser() -> argparse.ArgumentParser:

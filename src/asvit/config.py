@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -20,9 +20,9 @@ class ConfigError(AsvitError):
 
 
 class Section(BaseModel):
-    """A params group: unknown keys are errors."""
+    """A params group: unknown keys are errors, and so are infinite and NaN numbers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def registered(kind: str) -> Any:
@@ -369,7 +369,8 @@ class KendallParams(Section):
 
     truth_column: str = "val_top1"
     resamples: int = Field(1000, ge=10, description="bootstrap resamples of the confidence intervals")
-    top_k: list[int] = Field(default_factory=lambda: [5, 10], min_length=1)
+    top_k: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [5, 10], min_length=1,
+                                                     description="sizes k of the top-k overlap, at most sample.count")
     seed: int = 0
 
 
@@ -478,6 +479,14 @@ class Params(Section):
     executor: ExecutorParams = ExecutorParams()
 
     @model_validator(mode="after")
+    def _top_k_within_the_sample(self) -> Params:
+        over = [k for k in self.kendall.top_k if k > self.sample.count]
+        if over:
+            raise ValueError(f"kendall.top_k: {over} exceed the {self.sample.count} sampled architectures "
+                             "(sample.count)")
+        return self
+
+    @model_validator(mode="after")
     def _aggregate_is_measured(self) -> Params:
         unmeasured = [n for n in self.predictor.aggregate if n not in self.proxy.names]
         if unmeasured:
@@ -538,13 +547,28 @@ def parse_params(data: Any, source: str = "params", registries: Mapping[str, Any
         raise ConfigError(format_validation_error(exc, source)) from None
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with a key twice (plain YAML keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_params(path: Path | str = DEFAULT_PARAMS, registries: Mapping[str, Any] | None = None) -> Params:
     """Read and validate ``params.yaml`` (``yaml.safe_load``), names against ``registries`` if given."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
     return parse_params(data, str(path), registries)

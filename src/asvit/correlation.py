@@ -74,6 +74,8 @@ def rank_agreement(scores: Sequence[float], accuracy: Sequence[float], higher_is
                    top_k: Sequence[int] = (5, 10), resamples: int = 1000, seed: int = 0) -> RankAgreement:
     """Kendall tau and Spearman rho of ``scores`` against ``accuracy`` with bootstrap 95% intervals.
     Pairs where either value is NaN are dropped; at least 3 must remain."""
+    if resamples < 1:
+        raise AsvitError(f"resamples = {resamples}: the bootstrap intervals need at least 1 resample")
     x, y = oriented(scores, higher_is_better), np.asarray(accuracy, dtype=float)
     if x.shape != y.shape:
         raise AsvitError(f"{len(x)} proxy scores but {len(y)} accuracies")
@@ -132,32 +134,61 @@ def read_seed_columns(path: Path | str, column: str) -> pd.DataFrame:
     return table[[c for c in table.columns if c.startswith(f"{column}_seed")]]
 
 
+def unique_ids(ids: pd.Series, lines: Sequence[int], path: Path) -> None:
+    """Refuse a table in which an architecture id stands twice: which of its values is true is unknown."""
+    repeated = ids[ids.duplicated(keep=False)]
+    if not repeated.empty:
+        where = "; ".join(f"{i} on lines {', '.join(str(lines[n]) for n in repeated.index[repeated == i])}"
+                          for i in dict.fromkeys(repeated))
+        raise AsvitError(f"{path}: architecture ids stand more than once: {where}")
+
+
 def read_truth(path: Path | str, column: str) -> pd.Series:
     """Accuracy by architecture id from a CSV (``id`` plus columns) or a JSON-lines file whose
-    records carry the column at the top level or inside an ``accuracy`` mapping."""
+    records carry the column at the top level or inside an ``accuracy`` mapping. A repeated id or a
+    value that is not a number (``71.2%``) is an error naming its lines; an empty value is missing."""
     path = Path(path)
     if path.suffix == ".csv":
         if not path.is_file():
             raise AsvitError(f"{path}: ground-truth file not found")
-        table = pd.read_csv(path, dtype={"id": str})
+        table = pd.read_csv(path, dtype={"id": str, column: str}, keep_default_na=False)
+        lines = list(range(2, len(table) + 2))  # line 1 is the header
     else:
+        numbered = list(json_lines(path, "ground-truth file"))
         table = pd.DataFrame([{"id": str(record.get("id", number)), **record.get("accuracy", {}),
                                **{k: v for k, v in record.items() if not isinstance(v, (dict, list))}}
-                              for number, record in json_lines(path, "ground-truth file")])
+                              for number, record in numbered])
+        lines = [number for number, _ in numbered]
     if "id" not in table or column not in table:
         available = ", ".join(c for c in table.columns if c != "id")
         raise AsvitError(f"{path}: no column {column!r}; available: {available}")
-    return pd.to_numeric(table.set_index("id")[column], errors="coerce")
+    table = table.reset_index(drop=True)
+    unique_ids(table["id"], lines, path)
+    raw = table[column].map(lambda v: None if v is None or (isinstance(v, str) and not v.strip()) else v)
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = raw.notna() & values.isna() & ~raw.astype(str).str.lower().isin(["nan"])
+    if bad.any():
+        where = ", ".join(f"line {lines[n]} ({raw[n]!r})" for n in bad[bad].index[:5])
+        raise AsvitError(f"{path}: column {column!r} holds values that are not numbers: {where}")
+    return pd.Series(values.to_numpy(float), index=table["id"], name=column)
 
 
-def read_scores(path: Path | str) -> pd.DataFrame:
-    """A score table (``asvit score`` output) indexed by id, with its registered proxy columns."""
-    from .proxies import PROXIES
-
+def read_score_table(path: Path | str) -> pd.DataFrame:
+    """Every column of a score table (``asvit score`` output) indexed by id; a repeated id is an error
+    naming its lines."""
     path = Path(path)
     if not path.is_file():
         raise AsvitError(f"{path}: score table not found")
-    table = pd.read_csv(path, dtype={"id": str}).set_index("id")
+    table = pd.read_csv(path, dtype={"id": str})
+    unique_ids(table["id"], list(range(2, len(table) + 2)), path)
+    return table.set_index("id")
+
+
+def read_scores(path: Path | str) -> pd.DataFrame:
+    """The registered proxy columns of a score table, indexed by id."""
+    from .proxies import PROXIES
+
+    table = read_score_table(path)
     proxies = [c for c in table.columns if c in PROXIES]
     if not proxies:
         raise AsvitError(f"{path}: no proxy columns; expected some of {', '.join(PROXIES)}")

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -39,6 +41,18 @@ GPU_RESOURCE = "GPU"
 
 class EngineError(AsvitError):
     """The engine cannot run the tasks: no scheduler at the address, or a worker lost for good."""
+
+
+def exit_with_parent(parent: int, poll_seconds: float = 0.5) -> None:
+    """Pool initializer: a daemon thread ends this worker within ``poll_seconds`` of its parent's death
+    (the worker is then re-parented), so a killed stage leaves no process computing or idling behind."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def single_threaded(fn: Callable[..., Any], *args: Any) -> Any:
@@ -86,7 +100,8 @@ class Engine:
         if self.name == "local":
             if self.workers < 2:
                 raise ValueError(f"a local pool needs at least 2 workers, got {self.workers}")
-            pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=exit_with_parent, initargs=(os.getpid(),))
             try:
                 yield _SingleThreaded(pool)
             finally:

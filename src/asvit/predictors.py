@@ -173,12 +173,16 @@ def learned_ranking(scores: Path | str, truth: pd.Series, regressor: str = "ridg
     and a truth by id: the model fitted on every architecture with a truth value (:func:`fit_ranker`)
     and a table by id of ``arch``, ``truth``, ``prediction`` (that model, for every architecture) and
     ``cv_prediction`` (out of fold, only where there is a truth)."""
-    from .correlation import read_scores
+    from .correlation import read_score_table, read_scores
 
     proxies = list(read_scores(scores).columns)
-    table = pd.read_csv(scores, dtype={"id": str}).set_index("id")
+    table = read_score_table(scores)
     features = feature_table(table, proxies)
     truth = truth.reindex(features.index)
+    labelled = int(truth.notna().sum())
+    if not 2 <= folds <= labelled:
+        raise AsvitError(f"folds = {folds}: cross-validation over {labelled} labelled architectures needs 2 to "
+                         f"{labelled} folds")
     out_of_fold = cross_validated_predictions(features, truth, regressor, folds, seed)
     saved = fit_ranker(features, truth, regressor, seed)
     return saved, pd.DataFrame({"arch": table["arch"], "truth": truth, "prediction": predict_with(saved, features),

@@ -11,6 +11,7 @@ from typing import Any
 
 from .atomic import atomic_path
 from .errors import AsvitError
+from .registry import Registry
 from .space import (ArchitectureError, AutoFormerArch, AutoFormerSpace, Topology, TopologyError, sample_autoformer,
                     sample_topologies)
 
@@ -36,10 +37,10 @@ def _asvit_arch(record: dict[str, Any]) -> Topology:
     return Topology.parse(record["topology"])
 
 
-_READERS: dict[str, Callable[[dict[str, Any]], Topology | AutoFormerArch]] = {
+READERS: Registry[Callable[[dict[str, Any]], Topology | AutoFormerArch]] = Registry("record format", {
     "asvit": _asvit_arch,
     "autoformer": AutoFormerArch.from_record,
-}
+})
 
 
 def json_lines(path: Path, what: str = "file") -> Iterator[tuple[int, dict[str, Any]]]:
@@ -61,13 +62,12 @@ def json_lines(path: Path, what: str = "file") -> Iterator[tuple[int, dict[str, 
 def read_records(path: Path | str, space: str) -> list[ArchRecord]:
     """Every record of ``path``; ids default to the line number and must be unique."""
     path = Path(path)
-    if space not in _READERS:
-        raise RecordError(f"unknown space {space!r}; allowed: {', '.join(_READERS)}")
+    reader = READERS.lookup(space)
     records: list[ArchRecord] = []
     seen: set[str] = set()
     for number, data in json_lines(path, "architecture file"):
         try:
-            arch = _READERS[space](data)
+            arch = reader(data)
         except (TopologyError, ArchitectureError) as exc:
             raise RecordError(f"{path}:{number}: {exc}") from None
         rid = str(data.get("id", number))

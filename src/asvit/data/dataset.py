@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ..registry import Registry
 from . import imagefolder
 from .errors import DataError
 from .sampling import SPLITS
@@ -41,10 +42,8 @@ def _open_imagefolder_split(out_dir: Path, info: dict[str, Any], split: str) -> 
     return imagefolder.open_split(info, split)
 
 
-_OPENERS: dict[str, Callable[[Path, dict[str, Any], str], Dataset[tuple[torch.Tensor, int]]]] = {
-    "tensors": _open_tensor_split,
-    "imagefolder": _open_imagefolder_split,
-}
+OPENERS: Registry[Callable[[Path, dict[str, Any], str], Dataset[tuple[torch.Tensor, int]]]] = Registry(
+    "prepared data format", {"tensors": _open_tensor_split, "imagefolder": _open_imagefolder_split})
 
 
 def dataset_info(out_dir: Path) -> dict[str, Any]:
@@ -58,7 +57,7 @@ def open_classification(out_dir: Path, split: str) -> Dataset[tuple[torch.Tensor
         raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     out_dir = Path(out_dir)
     info = dataset_info(out_dir)
-    opener = _OPENERS.get(info.get("format", ""))
+    opener = OPENERS.get(info.get("format", ""))
     if opener is None:
         raise DataError(f"{out_dir / 'info.json'} has no known format; run the `data` stage again")
     return opener(out_dir, info, split)

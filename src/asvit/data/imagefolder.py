@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from torch.utils.data import Dataset, Subset
 from torchvision import transforms
 from torchvision.datasets import ImageFolder
+from tqdm import tqdm
 
 from .errors import DataError
 from .imageops import channel_stats
@@ -74,6 +76,24 @@ def _read(folder: ImageFolder, index: int) -> torch.Tensor:
         raise DataError(f"unreadable image {folder.samples[index][0]}: {error}") from error
 
 
+def kept_images(count: int, size: int, seed: int, split: str) -> list[int]:
+    """The indices of the ``size`` images (of ``count``) that a prepared ``split`` keeps: all of them, or
+    a subset seeded by ``seed`` and the split."""
+    return list(range(count)) if count == size else subset_indices(count, size, split_seed(seed, split)).tolist()
+
+
+def check_images(folder: ImageFolder, indices: list[int], split: str) -> None:
+    """Decode each image of ``folder`` at ``indices`` once, so that a corrupt file stops the ``data``
+    stage, naming the file, instead of a later stage mid-run."""
+    for index in tqdm(indices, desc=f"checking {split} images", unit="image", leave=False):
+        path = folder.samples[index][0]
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a corrupt or truncated file
+            raise DataError(f"unreadable image {path}: {error}") from error
+
+
 def uint8_folder(root: Path, split: str, classes: list[str], image_size: int) -> ImageFolder:
     """``open_folder`` yielding resized, center-cropped uint8 images."""
     return open_folder(root, split, classes, _transform(image_size))
@@ -89,4 +109,4 @@ def open_split(info: dict[str, Any], split: str) -> Dataset[tuple[torch.Tensor, 
                         "run the `data` stage again")
     if len(folder) == size:
         return folder
-    return Subset(folder, subset_indices(len(folder), size, split_seed(info["seed"], split)).tolist())
+    return Subset(folder, kept_images(len(folder), size, info["seed"], split))

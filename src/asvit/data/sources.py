@@ -24,7 +24,8 @@ _DIGITS_VAL_FRACTION = 0.2  # share of the 1797 scikit-learn digits held out for
 @dataclass(frozen=True)
 class SourceRequest:
     """What to prepare. ``train_size`` / ``val_size`` are exact for ``generated`` and upper bounds for the
-    other sources (a seeded random subset is kept); ``num_classes`` keeps the source's first classes."""
+    other sources (a seeded random subset is kept); ``num_classes`` sets the generated task's classes (the
+    other sources have the classes of their data)."""
 
     image_size: int
     seed: int
@@ -52,17 +53,17 @@ def _required_path(request: SourceRequest, source: str) -> Path:
     return request.path
 
 
-def _first_classes(names: list[str], request: SourceRequest, source: str) -> list[str]:
-    """The first ``request.num_classes`` of a source's class ``names``."""
-    if not 2 <= request.num_classes <= len(names):
-        raise DataError(f"data.num_classes={request.num_classes}: the {source} source has 2 to {len(names)} classes")
-    return names[: request.num_classes]
+def _classes(names: list[str], source: str, where: Path | str) -> list[str]:
+    """A source's class ``names``, all of them: a classification needs at least two."""
+    if len(names) < 2:
+        raise DataError(f"{where}: the {source} source holds {len(names)} class{'es' if len(names) != 1 else ''}"
+                        f" ({', '.join(names) or 'none'}); a classification needs at least 2")
+    return names
 
 
 def _select(images: ImageSet, request: SourceRequest, split: str) -> ImageSet:
-    """The images of the kept classes, a seeded subset of at most the requested size, resized."""
-    kept = (images.labels < request.num_classes).nonzero().squeeze(1)
-    kept = kept[subset_indices(len(kept), request.size(split), split_seed(request.seed, split))]
+    """A seeded subset of at most the requested size, resized."""
+    kept = subset_indices(len(images.labels), request.size(split), split_seed(request.seed, split))
     return ImageSet(resize_images(images.images[kept], request.image_size), images.labels[kept])
 
 
@@ -92,7 +93,7 @@ def _prepare_generated(request: SourceRequest, out_dir: Path) -> dict[str, Any]:
 def _prepare_digits(request: SourceRequest, out_dir: Path) -> dict[str, Any]:
     """scikit-learn's bundled 8x8 handwritten digits as 3-channel images, split by a seeded permutation."""
     digits = load_digits()
-    names = _first_classes([str(digit) for digit in digits.target_names], request, "digits")
+    names = _classes([str(digit) for digit in digits.target_names], "digits", "scikit-learn's digits")
     grey = torch.from_numpy(digits.images * (255 / 16)).round().to(torch.uint8)
     everything = ImageSet(grey_to_rgb(grey), torch.from_numpy(digits.target).to(torch.int64))
     order = torch.randperm(len(everything.labels), generator=generator(request.seed))
@@ -108,11 +109,10 @@ def _prepare_digits(request: SourceRequest, out_dir: Path) -> dict[str, Any]:
 def _prepare_cifar10(request: SourceRequest, out_dir: Path) -> dict[str, Any]:
     """CIFAR-10 from its python-pickle batches: train = data_batch_1..5, val = test_batch."""
     folder = cifar.batch_dir(_required_path(request, "cifar10"))
-    all_names = cifar.class_names(folder)
-    names = _first_classes(all_names, request, "cifar10")
+    names = _classes(cifar.class_names(folder), "cifar10", folder)
     batches = {"train": cifar.TRAIN_BATCHES, "val": (cifar.TEST_BATCH,)}
     splits = {
-        split: _select(cifar.read_batches(folder, batches[split], len(all_names)), request, split)
+        split: _select(cifar.read_batches(folder, batches[split], len(names)), request, split)
         for split in SPLITS
     }
     return _write_tensor_splits(out_dir, splits, names)
@@ -121,10 +121,13 @@ def _prepare_cifar10(request: SourceRequest, out_dir: Path) -> dict[str, Any]:
 def _prepare_imagefolder(request: SourceRequest, out_dir: Path) -> dict[str, Any]:
     """Check an ImageNet-layout folder and record where it is; images stay on disk, read lazily."""
     root = _required_path(request, "imagefolder").resolve()
-    names = _first_classes(imagefolder.list_classes(root), request, "imagefolder")
+    names = _classes(imagefolder.list_classes(root), "imagefolder", root / "train")
     folders = {split: imagefolder.uint8_folder(root, split, names, request.image_size) for split in SPLITS}
-    mean, std = imagefolder.pixel_stats(folders["train"], request.seed)
     sizes = {f"{split}_size": min(len(folder), request.size(split)) for split, folder in folders.items()}
+    for split, folder in folders.items():
+        imagefolder.check_images(folder, imagefolder.kept_images(len(folder), sizes[f"{split}_size"], request.seed,
+                                                                 split), split)
+    mean, std = imagefolder.pixel_stats(folders["train"], request.seed)
     return {"format": "imagefolder", "root": str(root), "num_classes": len(names), "class_names": names, **sizes,
             "mean": mean, "std": std}
 

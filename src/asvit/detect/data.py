@@ -145,17 +145,19 @@ def prepare_detection(data: DetectDataParams, out_dir: Path) -> dict[str, dict[s
                           "images": str(Path(getattr(data, f"{split}_images")).resolve())}
                   for split in ("train", "val")}
     for split in splits:
-        open_split(out_dir, split, splits)
+        open_split(out_dir, split, splits, decode=True)
     write_json(out_dir / SPLITS_FILE, splits)
     return splits
 
 
-def open_split(out_dir: Path, split: str, splits: dict[str, dict[str, str]] | None = None) -> CocoDetection:
-    """The checked split ``split`` that ``detect_data`` prepared in ``out_dir``."""
+def open_split(out_dir: Path, split: str, splits: dict[str, dict[str, str]] | None = None,
+               decode: bool = False) -> CocoDetection:
+    """The checked split ``split`` that ``detect_data`` prepared in ``out_dir`` (``decode``: every image
+    decoded and its size checked too)."""
     if splits is None:
         path = Path(out_dir) / SPLITS_FILE
         if not path.is_file():
             raise DetectionDataError(f"{path}: not found; run the `detect_data` stage")
         splits = json.loads(path.read_text())
     entry = splits[split]
-    return open_coco(Path(out_dir) / entry["annotations"], Path(out_dir) / entry["images"])
+    return open_coco(Path(out_dir) / entry["annotations"], Path(out_dir) / entry["images"], decode=decode)

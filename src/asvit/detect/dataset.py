@@ -2,8 +2,10 @@
 folder (real COCO 2017 or the generated set), checked before any training.
 
 :func:`open_coco` stops with one line naming the file, the annotation id or the image on: a
-missing or malformed annotation file, an image file that does not exist, a box outside its image,
-and an annotation whose category id is not among the file's categories. Items are what
+missing or malformed annotation file, an image or annotation record missing a field or holding one of
+the wrong type, an image file that does not exist, a box outside its image, and an annotation whose
+category id is not among the file's categories; with ``decode`` (the ``detect_data`` stage), also an
+image file that does not decode or whose size is not the one its record states. Items are what
 torchvision's detectors take: a float image (3, H, W) in [0, 1] and a target with ``boxes``
 (x1, y1, x2, y2), ``labels`` (contiguous 1..K, 0 being the background), ``masks`` (N, H, W) and
 ``image_id``; crowd annotations are left out of training, as in torchvision's references.
@@ -22,6 +24,7 @@ from PIL import Image
 from pycocotools.coco import COCO
 from torch.utils.data import Dataset
 from torchvision.transforms.functional import pil_to_tensor
+from tqdm import tqdm
 
 from ..errors import AsvitError
 
@@ -40,11 +43,59 @@ def _load_annotations(path: Path) -> COCO:
     missing = [k for k in ("images", "annotations", "categories") if not isinstance(content, dict) or k not in content]
     if missing:
         raise DetectionDataError(f"{path}: not a COCO instances file (no {', '.join(missing)})")
+    for kind, fields in RECORD_FIELDS.items():
+        for record in content[kind]:
+            _check_fields(record, fields, f"{path}: {kind[:-1].replace('categorie', 'category')}")
     coco = COCO()
     coco.dataset = content
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
     return coco
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _box(value: object) -> bool:
+    return (isinstance(value, list) and len(value) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+
+
+# The fields every record needs, each with the test its value must pass and what that test asks for.
+RECORD_FIELDS: dict[str, dict[str, tuple[object, str]]] = {
+    "images": {"id": (_positive, "a positive integer"), "file_name": (lambda v: isinstance(v, str) and v, "a path"),
+               "width": (_positive, "a positive integer"), "height": (_positive, "a positive integer")},
+    "annotations": {"id": (_positive, "a positive integer"), "image_id": (_positive, "a positive integer"),
+                    "category_id": (_positive, "a positive integer"), "bbox": (_box, "[x, y, width, height]")},
+    "categories": {"id": (_positive, "a positive integer")},
+}
+
+
+def _check_fields(record: object, fields: dict[str, tuple[object, str]], what: str) -> None:
+    """One line naming the record (``what`` and its id) and its first missing or malformed field."""
+    if not isinstance(record, dict):
+        raise DetectionDataError(f"{what}s: expected JSON objects, got {record!r:.60}")
+    for name, (valid, expected) in fields.items():
+        if name not in record:
+            raise DetectionDataError(f"{what} {record.get('id')}: no {name!r} field")
+        if not valid(record[name]):
+            raise DetectionDataError(f"{what} {record.get('id')}: {name} must be {expected}, got {record[name]!r}")
+
+
+def _check_image_files(coco: COCO, images: Path) -> None:
+    """Decode every image once and compare its size with its record's."""
+    for record in tqdm(coco.dataset["images"], desc=f"checking {images.name} images", unit="image", leave=False):
+        path = images / record["file_name"]
+        try:
+            with Image.open(path) as file:
+                file.load()
+                size = file.size
+        except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a corrupt or truncated file
+            raise DetectionDataError(f"{path}: image id {record['id']} does not decode: {error}") from None
+        if size != (record["width"], record["height"]):
+            raise DetectionDataError(f"{path}: image id {record['id']} is {size[0]} x {size[1]} px, its record says "
+                                     f"{record['width']} x {record['height']}")
 
 
 def _check(coco: COCO, annotations: Path, images: Path) -> None:
@@ -105,9 +156,13 @@ class CocoDetection(Dataset):
         return image, target
 
 
-def open_coco(annotations: Path | str, images: Path | str, with_masks: bool = True) -> CocoDetection:
-    """A checked COCO-format split: ``annotations`` (instances JSON) over the image folder ``images``."""
+def open_coco(annotations: Path | str, images: Path | str, with_masks: bool = True,
+              decode: bool = False) -> CocoDetection:
+    """A checked COCO-format split: ``annotations`` (instances JSON) over the image folder ``images``;
+    ``decode`` also decodes every image and checks its size against its record."""
     annotations, images = Path(annotations), Path(images)
     coco = _load_annotations(annotations)
     _check(coco, annotations, images)
+    if decode:
+        _check_image_files(coco, images)
     return CocoDetection(coco, images, with_masks)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from ..errors import AsvitError
 
 SEED_WIDTH = 32
-MAX_WIDTH = 1024
+MAX_WIDTH = 1024  # stage widths are min(mC, MAX_WIDTH), so a large C cannot make a network too large
+MAX_DEPTH = 64  # blocks per stage: far past the paper's largest family member (5), small enough to build
 
 
 class TopologyError(AsvitError):
@@ -58,8 +59,8 @@ class Topology:
                     f"{decision.name} = {value} is not allowed; allowed values: "
                     f"{', '.join(map(str, decision.choices))}")
         for stage, depth in enumerate(self.depths, start=1):
-            if depth < 1:
-                raise TopologyError(f"L{stage} = {depth}: a stage depth must be at least 1")
+            if not 1 <= depth <= MAX_DEPTH:
+                raise TopologyError(f"L{stage} = {depth}: a stage depth must be 1 to {MAX_DEPTH}")
         if self.width < 1:
             raise TopologyError(f"C = {self.width}: the stage-1 width must be at least 1")
 

@@ -14,6 +14,12 @@ from ..errors import AsvitError
 
 PATCH_SIZE = 16
 HEAD_DIM = 64
+# Bounds of any record, so that one line of a file cannot ask for a network past the machine's memory:
+# far above AutoFormer-Base (depth 16, width 624, 10 heads, ratio 4).
+MAX_DEPTH = 64
+MAX_EMBED_DIM = 4096
+MAX_HEADS = 64
+MAX_MLP_RATIO = 16.0
 
 
 class ArchitectureError(AsvitError):
@@ -59,15 +65,19 @@ class AutoFormerArch:
     head_dim: int = HEAD_DIM
 
     def __post_init__(self) -> None:
-        for name in ("embed_dim", "depth", "patch_size", "head_dim"):
-            if getattr(self, name) < 1:
-                raise ArchitectureError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("num_heads", "mlp_ratio"):
+        for name, most in (("embed_dim", MAX_EMBED_DIM), ("depth", MAX_DEPTH), ("patch_size", None),
+                           ("head_dim", None)):
+            value = getattr(self, name)
+            if value < 1:
+                raise ArchitectureError(f"{name} must be positive, got {value}")
+            if most is not None and value > most:
+                raise ArchitectureError(f"{name} = {value} is above the largest allowed, {most}")
+        for name, most in (("num_heads", MAX_HEADS), ("mlp_ratio", MAX_MLP_RATIO)):
             values = getattr(self, name)
             if len(values) != self.depth:
                 raise ArchitectureError(f"{name} has {len(values)} entries but depth is {self.depth}")
-            if any(v <= 0 for v in values):
-                raise ArchitectureError(f"{name} must be positive, got {list(values)}")
+            if any(not 0 < v <= most for v in values):
+                raise ArchitectureError(f"{name} must be above 0 and at most {most}, got {list(values)}")
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> AutoFormerArch:

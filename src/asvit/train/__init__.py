@@ -4,7 +4,7 @@ progressive re-tokenization, checkpoints with automatic resume, and multi-proces
 from ..config import Recipe
 from .checkpoint import CheckpointError, TrainedModel, load_model, save_model
 from .distributed import DistInfo, distributed
-from .family import select_members
+from .family import check_members, select_members
 from .loop import EpochRecord, FitResult, TrainError, check_fit, fit
 from .retokenize import (
                          Phase,
@@ -19,6 +19,6 @@ from .retokenize import (
 )
 
 __all__ = ["CheckpointError", "DistInfo", "EpochRecord", "FitResult", "Phase", "Recipe", "ScheduleError",
-           "TrainError", "TrainedModel", "asvit_macs", "check_fit", "dilation_for", "distributed", "fit",
-           "load_model", "measured_macs", "phase_cost", "phase_schedule", "relative_macs", "save_model",
+           "TrainError", "TrainedModel", "asvit_macs", "check_fit", "check_members", "dilation_for", "distributed",
+           "fit", "load_model", "measured_macs", "phase_cost", "phase_schedule", "relative_macs", "save_model",
            "select_members", "stage_grids"]

@@ -20,3 +20,13 @@ def select_members(path: Path | str, names: Sequence[str], key: str = "train.mod
         raise TrainError(f"{key}: unknown model {', '.join(map(repr, unknown))}; {path} has "
                          f"{', '.join(family)}")
     return {n: family[n] for n in names}
+
+
+def check_members(path: Path | str, models: Sequence[str], backbone: str, pretrained: bool) -> None:
+    """``train.models`` and ``detect.backbone`` name members of the family at ``path``, and a pretrained
+    backbone is among the trained models; the error names the key."""
+    select_members(path, models)
+    select_members(path, [backbone], key="detect.backbone")
+    if pretrained and backbone not in models:
+        raise TrainError(f"detect.backbone: {backbone} is not in train.models ({', '.join(models)}), so it has no "
+                         "trained weights; add it there or set detect.pretrained: false")
