@@ -20,9 +20,10 @@ run: $(STAMP)
 test: $(STAMP)
 	pytest -m "not e2e"
 
-# end-to-end tests: real DVC commands, S3 and MLflow servers, a Dask cluster, torchrun
+# end-to-end tests: real DVC commands, S3 and MLflow servers, a Dask cluster, torchrun; one test file per
+# core at a time (pytest-xdist), each process with its own scratch pipeline
 test-e2e: $(STAMP)
-	pytest -m e2e
+	pytest -m e2e -n auto --dist loadfile
 
 bench: $(STAMP)
 	python benchmarks/proxy_speed.py
