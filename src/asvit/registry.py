@@ -1,10 +1,10 @@
 """Named components (proxies, detectors, regressors, objectives, search methods, tie breaks, spaces,
-data sources): one mapping type for every registry, so a lookup and a params check of a name fail
-alike, with the kind of component and the names allowed."""
+data sources, record formats, CLI commands): one mapping type for every registry, so a lookup and a
+params check of a name fail alike, with the kind of component and the names allowed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
 from .errors import AsvitError
@@ -38,12 +38,3 @@ class Registry(dict[str, T]):
         if problem:
             raise UnknownName(problem)
         return self[name]
-
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator adding its target under ``name``."""
-
-        def add(component: T) -> T:
-            self[name] = component
-            return component
-
-        return add

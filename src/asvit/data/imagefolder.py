@@ -6,14 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 from torch.utils.data import Dataset, Subset
 from torchvision import transforms
 from torchvision.datasets import ImageFolder
 from tqdm import tqdm
 
 from .errors import DataError
-from .imageops import channel_stats
+from .imageops import channel_stats, decoded_size
 from .sampling import split_seed, subset_indices
 
 _STATS_IMAGES = 256  # training images read to estimate the per-channel mean and std
@@ -86,12 +85,7 @@ def check_images(folder: ImageFolder, indices: list[int], split: str) -> None:
     """Decode each image of ``folder`` at ``indices`` once, so that a corrupt file stops the ``data``
     stage, naming the file, instead of a later stage mid-run."""
     for index in tqdm(indices, desc=f"checking {split} images", unit="image", leave=False):
-        path = folder.samples[index][0]
-        try:
-            with Image.open(path) as image:
-                image.load()
-        except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a corrupt or truncated file
-            raise DataError(f"unreadable image {path}: {error}") from error
+        decoded_size(Path(folder.samples[index][0]))
 
 
 def uint8_folder(root: Path, split: str, classes: list[str], image_size: int) -> ImageFolder:

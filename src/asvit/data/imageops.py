@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
+from PIL import Image
+
+from .errors import DataError
 
 _CHUNK = 2048  # images processed at once, bounding the float memory of a whole-dataset operation
 
@@ -39,3 +44,14 @@ def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
     mean = total / count
     std = (squares / count - mean.square()).clamp_min(1e-12).sqrt()
     return mean.tolist(), std.tolist()
+
+
+def decoded_size(path: Path) -> tuple[int, int]:
+    """(width, height) of the image file ``path``, decoded in full once: a corrupt or truncated file is
+    a :class:`DataError` naming it."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.size
+    except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a corrupt or truncated file
+        raise DataError(f"unreadable image {path}: {error}") from None

@@ -26,6 +26,8 @@ from torch.utils.data import Dataset
 from torchvision.transforms.functional import pil_to_tensor
 from tqdm import tqdm
 
+from ..data.errors import DataError
+from ..data.imageops import decoded_size
 from ..errors import AsvitError
 
 
@@ -43,9 +45,9 @@ def _load_annotations(path: Path) -> COCO:
     missing = [k for k in ("images", "annotations", "categories") if not isinstance(content, dict) or k not in content]
     if missing:
         raise DetectionDataError(f"{path}: not a COCO instances file (no {', '.join(missing)})")
-    for kind, fields in RECORD_FIELDS.items():
+    for kind, (one, fields) in RECORD_FIELDS.items():
         for record in content[kind]:
-            _check_fields(record, fields, f"{path}: {kind[:-1].replace('categorie', 'category')}")
+            _check_fields(record, fields, f"{path}: {one}")
     coco = COCO()
     coco.dataset = content
     with contextlib.redirect_stdout(io.StringIO()):
@@ -62,13 +64,17 @@ def _box(value: object) -> bool:
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
 
 
-# The fields every record needs, each with the test its value must pass and what that test asks for.
-RECORD_FIELDS: dict[str, dict[str, tuple[object, str]]] = {
-    "images": {"id": (_positive, "a positive integer"), "file_name": (lambda v: isinstance(v, str) and v, "a path"),
-               "width": (_positive, "a positive integer"), "height": (_positive, "a positive integer")},
-    "annotations": {"id": (_positive, "a positive integer"), "image_id": (_positive, "a positive integer"),
-                    "category_id": (_positive, "a positive integer"), "bbox": (_box, "[x, y, width, height]")},
-    "categories": {"id": (_positive, "a positive integer")},
+# Per list of the file: what one record is called, and the fields it needs, each with the test its
+# value must pass and what that test asks for.
+RECORD_FIELDS: dict[str, tuple[str, dict[str, tuple[object, str]]]] = {
+    "images": ("image", {"id": (_positive, "a positive integer"),
+                         "file_name": (lambda v: isinstance(v, str) and v, "a path"),
+                         "width": (_positive, "a positive integer"), "height": (_positive, "a positive integer")}),
+    "annotations": ("annotation", {"id": (_positive, "a positive integer"),
+                                   "image_id": (_positive, "a positive integer"),
+                                   "category_id": (_positive, "a positive integer"),
+                                   "bbox": (_box, "[x, y, width, height]")}),
+    "categories": ("category", {"id": (_positive, "a positive integer")}),
 }
 
 
@@ -88,11 +94,9 @@ def _check_image_files(coco: COCO, images: Path) -> None:
     for record in tqdm(coco.dataset["images"], desc=f"checking {images.name} images", unit="image", leave=False):
         path = images / record["file_name"]
         try:
-            with Image.open(path) as file:
-                file.load()
-                size = file.size
-        except (OSError, SyntaxError, ValueError) as error:  # what PIL raises for a corrupt or truncated file
-            raise DetectionDataError(f"{path}: image id {record['id']} does not decode: {error}") from None
+            size = decoded_size(path)
+        except DataError as error:
+            raise DetectionDataError(f"image id {record['id']}: {error}") from None
         if size != (record["width"], record["height"]):
             raise DetectionDataError(f"{path}: image id {record['id']} is {size[0]} x {size[1]} px, its record says "
                                      f"{record['width']} x {record['height']}")
