@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asvit.config import GrowParams, SearchParams
+from asvit.config import load_params
 from asvit.executor import Engine
 from asvit.models import ASViT
 from asvit.proxies.scoring import ScoreSettings, score_network
@@ -47,7 +47,8 @@ from asvit.search.scorer import ProxyScorer
 from asvit.space import Topology, sample_topology
 
 PAPER_SEED = Topology.parse("8,2,3|4,1,2|4,1,4|4,1,6|32")
-PAPER_STEPS = 500
+PAPER = load_params(Path(__file__).resolve().parent.parent / "configs/paper.yaml")  # search and growth settings
+PAPER_STEPS = PAPER.search.steps  # 500
 SETTINGS = ScoreSettings(image_size=224, batch_size=16, repeats=5, num_classes=1000, seed=0)
 GROWTH_STAGES = (3, 1, 3, 1, 3, 1, 3, 1, 2, 4)  # stage that gains a block at each step: ends at 5,2,5,2
 START_WIDTH, END_WIDTH, WIDTH_SCALE, CANDIDATES = 8, 45, 4, 16
@@ -81,7 +82,8 @@ def compare_processes(count: int, workers: int) -> tuple[float, float]:
 def measure_search(steps: int, workers: int) -> float:
     """Run ``steps`` REINFORCE steps on the pool; return the projected seconds of 500 steps."""
     with ProxyScorer(SETTINGS, Engine.local(workers)) as scorer, tempfile.TemporaryDirectory() as state:
-        result = run_search(SearchParams(steps=steps), scorer, scorer.description, Path(state), progress=False)
+        result = run_search(PAPER.search.model_copy(update={"steps": steps}), scorer, scorer.description, Path(state),
+                            progress=False)
     per_topology = result.seconds / result.measured
     hit_rate = result.cache_hits / result.steps
     total = PAPER_STEPS * (1 - hit_rate) * per_topology
@@ -123,11 +125,12 @@ def measure_growth(fraction: float, workers: int) -> float:
 def run_design(workers: int, state: Path) -> float:
     """The whole paper-scale design on the pool, resuming from ``state``; return its seconds."""
     with ProxyScorer(SETTINGS, Engine.local(workers)) as scorer:
-        search = run_search(SearchParams(steps=PAPER_STEPS), scorer, scorer.description, state / "search")
-        print(f"\nsearch: seed {search.seed.seed_string()} after {search.steps} steps in {search.seconds / 60:.1f} min "
+        search = run_search(PAPER.search, scorer, scorer.description, state / "search")
+        print(f"\nsearch: seed {search.seed_topology.seed_string()} after {search.steps} steps in "
+              f"{search.seconds / 60:.1f} min "
               f"({search.cache_hits} cache hits): "
               + ", ".join(f"{m} {search.values[m]:.4g}" for m in REWARD_METRICS))
-        family = grow_family(search.seed, GrowParams(), scorer, scorer.description, SETTINGS.num_classes,
+        family = grow_family(search.seed_topology, PAPER.grow, scorer, scorer.description, SETTINGS.num_classes,
                              state / "grow")
     print(f"growth: {len(family.members)} members in {family.seconds / 60:.1f} min, stopped: {family.stop_reason}")
     for m in family.members:

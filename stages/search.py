@@ -40,7 +40,7 @@ def main() -> None:
     logged = {"search": params.search.model_dump(), "proxy": params.proxy.model_dump(exclude={"names"})}
     with stage_run("search", logged) as run, ProxyScorer(settings, engine, objective.proxies) as scorer:
         result = run_search(params.search, scorer, scorer.description, STATE, objective=objective)
-        summary = {"seed": result.seed.seed_string(), "method": params.search.method,
+        summary = {"seed": result.seed_topology.seed_string(), "method": params.search.method,
                    "proxies": {m: result.values[m] for m in REWARD_METRICS}, "steps": result.steps}
         write_json(OUT, summary)
         write_csv(PLOT, result.history, HISTORY_COLUMNS)

@@ -64,13 +64,13 @@ def test_the_rank_aggregate_reward_ranks_each_topology_among_those_measured_so_f
 def test_random_search_returns_the_best_topology_under_its_objective(objective):
     result = run_search(SearchParams(method="random", steps=60), FakeScorer(), {"fake": True}, progress=False,
                         objective=objective)
-    assert matches(result.seed) == max(matches(Topology.parse(row["topology"])) for row in result.history)
+    assert matches(result.seed_topology) == max(matches(Topology.parse(row["topology"])) for row in result.history)
 
 
 def test_reinforce_on_the_learned_ranker_finds_the_topology_it_predicts_best():
     objective = PredictorObjective({**RANKER, "coef": [2.0, 0.0]})  # prediction rises with L^E = matches
     result = run_search(SearchParams(steps=300), FakeScorer(), {"fake": True}, progress=False, objective=objective)
-    assert result.seed == TARGET
+    assert result.seed_topology == TARGET
 
 
 def test_an_interrupted_rank_aggregate_search_resumes_exactly_and_only_under_its_objective(tmp_path):
@@ -82,7 +82,7 @@ def test_an_interrupted_rank_aggregate_search_resumes_exactly_and_only_under_its
     with pytest.raises(KeyboardInterrupt):
         run_search(params, FakeScorer(fail_at=25), fake, tmp_path, progress=False, objective=aggregate())
     resumed = run_search(params, FakeScorer(), fake, tmp_path, progress=False, objective=aggregate())
-    assert resumed.history == full.history and resumed.seed == full.seed
+    assert resumed.history == full.history and resumed.seed_topology == full.seed_topology
     other = run_search(params, FakeScorer(), fake, tmp_path, progress=False, objective=PaperObjective())
     assert other.history == run_search(params, FakeScorer(), fake, progress=False).history
 

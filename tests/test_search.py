@@ -59,7 +59,7 @@ class FakeScorer:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_reinforce_converges_to_the_known_best_topology(seed):
     result = run_search(SearchParams(steps=300, seed=seed), FakeScorer(), {"fake": True}, progress=False)
-    assert result.seed == TARGET
+    assert result.seed_topology == TARGET
     assert result.values == {"length_distortion": 13.0, "ntk_cond": 87.0}
     assert result.history[-1]["entropy"] < result.history[0]["entropy"] / 3
 
@@ -123,7 +123,7 @@ def test_an_interrupted_search_resumes_and_ends_as_an_uninterrupted_one(tmp_path
     resumed_scorer = FakeScorer()
     resumed = run_search(params, resumed_scorer, {"fake": True}, tmp_path / "cut", progress=False)
     assert resumed.history == full.history
-    assert (resumed.seed, resumed.cache_hits) == (full.seed, full.cache_hits)
+    assert (resumed.seed_topology, resumed.cache_hits) == (full.seed_topology, full.cache_hits)
     assert sum(resumed_scorer.measured.values()) < len({r["topology"] for r in full.history})  # cache reused
 
 
@@ -160,15 +160,15 @@ def test_baselines_return_the_rank_rule_winner_of_what_they_measured(method):
                         {"fake": True}, progress=False)
     measured = {row["topology"]: row for row in result.history}
     best = list(measured)[rank_select(list(measured.values()))]
-    assert result.seed == Topology.parse(best)
-    assert matches(result.seed) == max(matches(Topology.parse(t)) for t in measured)
+    assert result.seed_topology == Topology.parse(best)
+    assert matches(result.seed_topology) == max(matches(Topology.parse(t)) for t in measured)
 
 
 def test_evolution_improves_on_its_random_start():
     result = run_search(SearchParams(method="evolution", steps=150, population=20, tournament=5), FakeScorer(),
                         {"fake": True}, progress=False)
     start = max(matches(Topology.parse(r["topology"])) for r in result.history[:20])
-    assert matches(result.seed) > start
+    assert matches(result.seed_topology) > start
 
 
 def test_a_search_of_only_bad_topologies_says_which_key_to_raise():

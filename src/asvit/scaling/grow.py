@@ -103,20 +103,20 @@ class GrowResult:
     seconds: float
 
 
-def grow_fingerprint(seed: Topology, params: GrowParams, measurement: Mapping[str, Any],
+def grow_fingerprint(seed_topology: Topology, params: GrowParams, measurement: Mapping[str, Any],
                      num_classes: int) -> dict[str, Any]:
-    """What a saved growth depends on: the seed, every grow param, the measurement and the code."""
-    return {"seed": seed.seed_string(), "grow": params.model_dump(), "measurement": dict(measurement),
+    """What a saved growth depends on: the seed topology, every grow param, the measurement and the code."""
+    return {"seed": seed_topology.seed_string(), "grow": params.model_dump(), "measurement": dict(measurement),
             "num_classes": num_classes, "code": source_digest(*SOURCES)}
 
 
 class Grower:
-    """Runs the scaling rule from ``seed`` with a proxy ``scorer`` and counters of parameters and
+    """Runs the scaling rule from ``seed_topology`` with a proxy ``scorer`` and counters of parameters and
     MACs at real width (see :func:`real_size_counters`; injectable for tests)."""
 
-    def __init__(self, seed: Topology, params: GrowParams, scorer: Scorer, count_params: SizeCounter,
+    def __init__(self, seed_topology: Topology, params: GrowParams, scorer: Scorer, count_params: SizeCounter,
                  count_macs: SizeCounter, progress: bool = False) -> None:
-        self.seed = seed
+        self.seed_topology = seed_topology
         self.params = params
         self.scorer = scorer
         self.count_params = count_params
@@ -124,10 +124,10 @@ class Grower:
         self.progress = progress
 
     def real(self, depths: Sequence[int], width: int) -> Topology:
-        return self.seed.scaled(tuple(depths), width=self.params.width_scale * width)
+        return self.seed_topology.scaled(tuple(depths), width=self.params.width_scale * width)
 
     def proxy(self, depths: Sequence[int], width: int) -> Topology:
-        return self.seed.scaled(tuple(depths), width=width)
+        return self.seed_topology.scaled(tuple(depths), width=width)
 
     def member(self, step: int, depths: Sequence[int], width: int, values: Mapping[str, float]) -> Member:
         real = self.real(depths, width)

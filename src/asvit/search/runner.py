@@ -55,11 +55,11 @@ HISTORY_COLUMNS = ("step", "topology", "reward", "entropy", *REWARD_METRICS, "ba
 
 @dataclass
 class SearchResult:
-    """The seed, its proxy values, the per-step history (``HISTORY_COLUMNS``), how many steps drew
+    """The seed topology, its proxy values, the per-step history (``HISTORY_COLUMNS``), how many steps drew
     a topology already measured earlier in the search (cache hits), the search's seconds (over all
     resumed runs), and how many topologies this run measured (the rest came from the cache)."""
 
-    seed: Topology
+    seed_topology: Topology
     values: dict[str, float]
     history: list[dict[str, Any]]
     cache_hits: int
@@ -124,6 +124,6 @@ def run_search(params: SearchParams, scorer: Scorer, measurement: Mapping[str, A
         bar.set_postfix(reward=f"{r:+.3f}", entropy=f"{entropy:.2f}", hits=hits)
     bar.close()
     start = time.perf_counter()
-    seed = method.result()
-    [values] = cache.scores([seed], scorer)
-    return SearchResult(seed, values, history, hits, seconds + time.perf_counter() - start, cache.scored)
+    seed_topology = method.result()
+    [values] = cache.scores([seed_topology], scorer)
+    return SearchResult(seed_topology, values, history, hits, seconds + time.perf_counter() - start, cache.scored)
