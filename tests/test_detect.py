@@ -169,6 +169,8 @@ def test_bad_annotations_name_the_file_and_the_annotation(coco, tmp_path, change
     (lambda content: content["images"][0].pop("width"), r"instances.json: image 1: no 'width' field"),
     (lambda content: content["images"][0].update(height="96"),
      r"instances.json: image 1: height must be a positive integer, got '96'"),
+    (lambda content: content["categories"].__setitem__(0, 5),
+     r"instances.json: category: expected a JSON object, got 5"),
 ])
 def test_records_missing_a_field_give_one_line_naming_the_record(coco, tmp_path, change, message):
     path, images = broken(coco[0], tmp_path, change)

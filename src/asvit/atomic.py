@@ -34,7 +34,6 @@ def write_json(path: Path | str, data: Any, indent: int | None = 2, sort_keys: b
         tmp.write_text(json.dumps(data, indent=indent, sort_keys=sort_keys) + "\n")
 
 
-
 def write_csv(path: Path | str, table: pd.DataFrame | Iterable[Mapping[str, Any]],
               columns: Sequence[str] | None = None, index_label: str | None = None) -> None:
     """``table`` as CSV, atomically: a DataFrame, or rows of mappings. ``columns`` picks and orders

@@ -66,22 +66,20 @@ def _box(value: object) -> bool:
 
 # Per list of the file: what one record is called, and the fields it needs, each with the test its
 # value must pass and what that test asks for.
+POSITIVE = (_positive, "a positive integer")
 RECORD_FIELDS: dict[str, tuple[str, dict[str, tuple[object, str]]]] = {
-    "images": ("image", {"id": (_positive, "a positive integer"),
-                         "file_name": (lambda v: isinstance(v, str) and v, "a path"),
-                         "width": (_positive, "a positive integer"), "height": (_positive, "a positive integer")}),
-    "annotations": ("annotation", {"id": (_positive, "a positive integer"),
-                                   "image_id": (_positive, "a positive integer"),
-                                   "category_id": (_positive, "a positive integer"),
+    "images": ("image", {"id": POSITIVE, "file_name": (lambda v: isinstance(v, str) and v, "a path"),
+                         "width": POSITIVE, "height": POSITIVE}),
+    "annotations": ("annotation", {"id": POSITIVE, "image_id": POSITIVE, "category_id": POSITIVE,
                                    "bbox": (_box, "[x, y, width, height]")}),
-    "categories": ("category", {"id": (_positive, "a positive integer")}),
+    "categories": ("category", {"id": POSITIVE}),
 }
 
 
 def _check_fields(record: object, fields: dict[str, tuple[object, str]], what: str) -> None:
     """One line naming the record (``what`` and its id) and its first missing or malformed field."""
     if not isinstance(record, dict):
-        raise DetectionDataError(f"{what}s: expected JSON objects, got {record!r:.60}")
+        raise DetectionDataError(f"{what}: expected a JSON object, got {record!r:.60}")
     for name, (valid, expected) in fields.items():
         if name not in record:
             raise DetectionDataError(f"{what} {record.get('id')}: no {name!r} field")
