@@ -73,9 +73,9 @@ def compare_processes(count: int, workers: int) -> tuple[float, float]:
     """Seconds per seed topology: one process vs the pool."""
     topologies = [sample_topology(random.Random(i)) for i in range(count)]
     with ProxyScorer(SETTINGS) as serial, ProxyScorer(SETTINGS, Engine.local(workers)) as pool:
-        list(pool(topologies[:1]))  # start the workers outside the timing
-        _, one = timed(lambda: list(serial(topologies)))
-        _, many = timed(lambda: list(pool(topologies)))
+        list(pool(topologies[:1], REWARD_METRICS))  # start the workers outside the timing
+        _, one = timed(lambda: list(serial(topologies, REWARD_METRICS)))
+        _, many = timed(lambda: list(pool(topologies, REWARD_METRICS)))
     return one / count, many / count
 
 
@@ -83,7 +83,7 @@ def measure_search(steps: int, workers: int) -> float:
     """Run ``steps`` REINFORCE steps on the pool; return the projected seconds of 500 steps."""
     with ProxyScorer(SETTINGS, Engine.local(workers)) as scorer, tempfile.TemporaryDirectory() as state:
         result = run_search(PAPER.search.model_copy(update={"steps": steps}), scorer, scorer.description, Path(state),
-                            progress=False)
+                            progress=False, cache_dir=Path(state))
     per_topology = result.seconds / result.measured
     hit_rate = result.cache_hits / result.steps
     total = PAPER_STEPS * (1 - hit_rate) * per_topology
@@ -125,13 +125,13 @@ def measure_growth(fraction: float, workers: int) -> float:
 def run_design(workers: int, state: Path) -> float:
     """The whole paper-scale design on the pool, resuming from ``state``; return its seconds."""
     with ProxyScorer(SETTINGS, Engine.local(workers)) as scorer:
-        search = run_search(PAPER.search, scorer, scorer.description, state / "search")
+        search = run_search(PAPER.search, scorer, scorer.description, state / "search", cache_dir=state / "proxies")
         print(f"\nsearch: seed {search.seed_topology.seed_string()} after {search.steps} steps in "
               f"{search.seconds / 60:.1f} min "
               f"({search.cache_hits} cache hits): "
               + ", ".join(f"{m} {search.values[m]:.4g}" for m in REWARD_METRICS))
         family = grow_family(search.seed_topology, PAPER.grow, scorer, scorer.description, SETTINGS.num_classes,
-                             state / "grow")
+                             state / "grow", cache_dir=state / "proxies")
     print(f"growth: {len(family.members)} members in {family.seconds / 60:.1f} min, stopped: {family.stop_reason}")
     for m in family.members:
         print(f"  {m.name}  {m.topology:<40} {m.params / 1e6:7.2f}M params {m.macs / 1e9:6.2f}G MACs "

@@ -1,7 +1,8 @@
 """Stage ``grow``: the scaling rule (docs/design.md section 8) grows the seed topology of
-``grow.seed_file`` (artifacts/seed.json, the search's; or the supernet evolution's) into the family
-``asvit-g00`` (the seed topology at real width), ``asvit-g01``, ... (one per growth step); an
-interrupted growth resumes from checkpoints/grow/ (local resume state, not a pipeline output). Its
+``grow.seed_file`` (a search's artifacts/seeds/<objective>-<method>.json, or the supernet
+evolution's) into the family ``asvit-g00`` (the seed topology at real width), ``asvit-g01``, ...
+(one per growth step); proxies go through the searches' shared cache (checkpoints/proxies/), and an
+interrupted growth resumes from checkpoints/grow/ (local resume state, not pipeline outputs). Its
 seconds and cache hits go to ``metrics/grow.json``."""
 
 from dataclasses import asdict
@@ -18,6 +19,7 @@ from asvit.search.scorer import ProxyScorer
 from asvit.tracking import stage_run
 
 DATA = Path("data/cls")  # the NTK batch's images (proxy.inputs: data)
+CACHE = Path("checkpoints/proxies")
 STATE = Path("checkpoints/grow")
 OUT = Path("artifacts/family.jsonl")
 PLOT = Path("plots/family.csv")
@@ -34,7 +36,8 @@ def main() -> None:
               "proxy": params.proxy.model_dump(exclude={"names"})}
     engine = Engine.from_params(params.executor, params.proxy.workers)
     with stage_run("grow", logged) as run, ProxyScorer(settings, engine) as scorer:
-        result = grow_family(seed_topology, params.grow, scorer, scorer.description, params.proxy.num_classes, STATE)
+        result = grow_family(seed_topology, params.grow, scorer, scorer.description, params.proxy.num_classes, STATE,
+                             cache_dir=CACHE)
         members = [asdict(m) for m in result.members]
         write_records(OUT, members)
         write_csv(PLOT, members, PLOT_COLUMNS)

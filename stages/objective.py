@@ -1,8 +1,9 @@
-"""Stage ``objective``: what the seed search maximises (``search.objective``), written to
-``artifacts/objective.json`` with only what that objective uses: nothing for the paper's reward, the
-proxies of ``predictor.aggregate`` for the rank aggregation, the fitted ranker for ``predictor``. A
-new ground truth therefore re-runs the search only when the search reads the ranker."""
+"""Stage ``objective@<objective>``: what the searches of one objective maximise, written to
+``artifacts/objectives/<objective>.json`` with only what that objective uses: nothing for the paper's
+reward, the proxies of ``predictor.aggregate`` for the rank aggregation, the fitted ranker for
+``predictor``. A new ground truth therefore re-runs only the searches that read the ranker."""
 
+import argparse
 from pathlib import Path
 
 from asvit.atomic import write_json
@@ -12,19 +13,20 @@ from asvit.search.objective import objective_spec
 from asvit.tracking import stage_run
 
 RANKER = Path("artifacts/predictor.json")
-OUT = Path("artifacts/objective.json")
 
 
 @exit_on_user_error
-def main() -> None:
+def main(name: str) -> None:
     params = load_params()
-    logged = {"search": {"objective": params.search.objective}, "predictor": {"aggregate": params.predictor.aggregate}}
-    with stage_run("objective", logged) as run:
-        spec = objective_spec(params.search.objective, params.predictor.aggregate, RANKER)
-        write_json(OUT, spec, indent=1, sort_keys=True)
-        run.log_artifact(OUT)
-    print(f"search objective: {params.search.objective}")
+    out = Path(f"artifacts/objectives/{name}.json")
+    logged = {"objective": name, "predictor": {"aggregate": params.predictor.aggregate}}
+    with stage_run(f"objective@{name}", logged) as run:
+        write_json(out, objective_spec(name, params.predictor.aggregate, RANKER), indent=1, sort_keys=True)
+        run.log_artifact(out)
+    print(f"search objective: {name}")
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("objective", help="a search objective (outcome.objectives)")
+    main(parser.parse_args().objective)

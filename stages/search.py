@@ -1,10 +1,15 @@
-"""Stage ``search``: the seed topology (docs/design.md section 7) from REINFORCE or a baseline over the
-13 decisions, maximising the objective of ``artifacts/objective.json`` (the paper's L^E and kappa
-reward by default); an interrupted search resumes from checkpoints/search/
-(local resume state and proxy cache, not a pipeline output). ``artifacts/seed.json`` holds only what
-the search found, so an identical search leaves ``grow`` cached; its seconds and cache hits go to
-``metrics/search.json``."""
+"""Stage ``search@<objective>-<method>``: one seed search (docs/design.md section 7) over the 13
+decisions by ``method`` (REINFORCE or a baseline), maximising the objective described by
+``artifacts/objectives/<objective>.json``. Every search measured the same way shares one proxy cache
+(checkpoints/proxies/), so a topology is measured once for all of them; an interrupted search resumes
+from checkpoints/search/<objective>-<method>/ (local state, not a pipeline output).
+``artifacts/seeds/<objective>-<method>.json`` holds only what the search found, so an identical
+search leaves what reads it cached; its seconds and cache hits go to
+``metrics/search/<objective>-<method>.json``, and what measuring each topology it drew cost to the
+ledger ``metrics/seconds/search/<objective>-<method>.json`` (a topology already there keeps its
+recorded seconds, so a repeated search rewrites it byte for byte)."""
 
+import argparse
 import json
 from pathlib import Path
 
@@ -17,43 +22,56 @@ from asvit.search.objective import make_objective
 from asvit.search.reward import REWARD_METRICS
 from asvit.search.runner import HISTORY_COLUMNS, run_search
 from asvit.search.scorer import ProxyScorer
+from asvit.table import read_ledger, total_seconds
 from asvit.tracking import stage_run
 
 DATA = Path("data/cls")  # the NTK batch's images (proxy.inputs: data)
-OBJECTIVE = Path("artifacts/objective.json")
-STATE = Path("checkpoints/search")
-OUT = Path("artifacts/seed.json")
-PLOT = Path("plots/search.csv")
-METRICS = Path("metrics/search.json")
+CACHE = Path("checkpoints/proxies")
 
 
 @exit_on_user_error
-def main() -> None:
+def main(objective_name: str, method: str) -> None:
     params = load_params()
-    spec = json.loads(OBJECTIVE.read_text()) if OBJECTIVE.is_file() else {}
-    if spec.get("objective") != params.search.objective:
-        raise AsvitError(f"search.objective: {OBJECTIVE} does not describe {params.search.objective!r}; "
-                         "run the objective stage first (dvc repro search)")
+    name = f"{objective_name}-{method}"
+    spec_path = Path(f"artifacts/objectives/{objective_name}.json")
+    spec = json.loads(spec_path.read_text()) if spec_path.is_file() else {}
+    if spec.get("objective") != objective_name:
+        raise AsvitError(f"outcome.objectives: {spec_path} does not describe {objective_name!r}; "
+                         f"run the objective stage first (dvc repro search@{name})")
     objective = make_objective(spec, params.search.reward_window)
     settings = ScoreSettings.from_params(params.proxy, DATA)
     engine = Engine.from_params(params.executor, params.proxy.workers)
-    logged = {"search": params.search.model_dump(), "proxy": params.proxy.model_dump(exclude={"names"})}
-    with stage_run("search", logged) as run, ProxyScorer(settings, engine, objective.proxies) as scorer:
-        result = run_search(params.search, scorer, scorer.description, STATE, objective=objective)
-        summary = {"seed": result.seed_topology.seed_string(), "method": params.search.method,
+    out = Path(f"artifacts/seeds/{name}.json")
+    plot = Path(f"plots/search/{name}.csv")
+    metrics = Path(f"metrics/search/{name}.json")
+    seconds = Path(f"metrics/seconds/search/{name}.json")
+    logged = {"search": {**params.search.model_dump(), "objective": objective_name, "method": method},
+              "proxy": params.proxy.model_dump(exclude={"names"})}
+    with stage_run(f"search@{name}", logged) as run, ProxyScorer(settings, engine) as scorer:
+        result = run_search(params.search, scorer, scorer.description, Path(f"checkpoints/search/{name}"),
+                            objective=objective, method=method, cache_dir=CACHE)
+        summary = {"seed": result.seed_topology.seed_string(), "method": method, "objective": objective_name,
                    "proxies": {m: result.values[m] for m in REWARD_METRICS}, "steps": result.steps}
-        write_json(OUT, summary)
-        write_csv(PLOT, result.history, HISTORY_COLUMNS)
+        write_json(out, summary)
+        recorded = read_ledger(seconds)
+        ledger = {topology: recorded.get(topology, spent) for topology, spent in result.ledger.items()}
+        write_json(seconds, ledger, indent=1)
+        write_csv(plot, result.history, HISTORY_COLUMNS)
         for row in result.history:
             run.log_metrics({k: row[k] for k in ("reward", "entropy", *REWARD_METRICS)}, step=row["step"])
-        run.write_metrics(METRICS, {"objective": params.search.objective, "seed_proxies": summary["proxies"],
+        run.write_metrics(metrics, {"objective": objective_name, "method": method, "seed_proxies": summary["proxies"],
                                     "steps": result.steps, "topologies_measured": result.measured,
-                                    "cache_hits": result.cache_hits, "search_seconds": round(result.seconds, 1)})
-        run.log_artifact(OUT)
-        run.log_artifact(PLOT)
-    print(f"seed {summary['seed']} after {result.steps} steps ({result.cache_hits} cache hits, "
+                                    "cache_hits": result.cache_hits, "search_seconds": round(result.seconds, 1),
+                                    "proxy_seconds": round(total_seconds(ledger), 1)})
+        run.log_artifact(out)
+        run.log_artifact(plot)
+    print(f"{name}: seed {summary['seed']} after {result.steps} steps ({result.cache_hits} cache hits, "
           f"{result.seconds:.0f} s): " + ", ".join(f"{m} {v:.4g}" for m, v in summary["proxies"].items()))
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("objective", help="a search objective (outcome.objectives)")
+    parser.add_argument("method", help="a search method (outcome.methods)")
+    arguments = parser.parse_args()
+    main(arguments.objective, arguments.method)

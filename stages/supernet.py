@@ -3,7 +3,7 @@ section 11). Trains a weight-sharing supernet one uniformly drawn subnet per ste
 images less the last ``supernet.heldout`` (checkpoints under checkpoints/supernet/, resumed after an
 interruption), writes every sampled architecture's inherited-weight accuracy on the held-out images
 (the ``supernet`` column of the Kendall study) and the best architecture of an evolutionary search
-over the supernet, in the form of artifacts/seed.json."""
+over the supernet, in the form of a search's seed file (artifacts/seeds/)."""
 
 import time
 from dataclasses import asdict

@@ -56,6 +56,12 @@ def test_the_paper_profile_states_every_key_of_params_yaml():
     ({"supernet": {"vitas": {"cyclic": True}}}, "supernet.vitas.cyclic: unknown key"),
     ({"space": {"name": "autoformer-tiny"}, "grow": {"seed_file": "artifacts/supernet_seed.json"}},
      "grow.seed_file: the supernet of space 'autoformer-tiny' evolves AutoFormer-space networks"),
+    ({"outcome": {"methods": ["random"]}},
+     "grow.seed_file: no stage writes 'artifacts/seeds/asvit-reinforce.json'; expected artifacts/supernet_seed.json "
+     "or artifacts/seeds/<objective>-<method>.json of outcome.objectives (asvit, rank_aggregate, predictor) and "
+     "outcome.methods (random)"),
+    ({"outcome": {"objectives": ["asvit", "asvit"]}}, "outcome.objectives: Value error, a name is listed twice"),
+    ({"outcome": {"objectives": []}}, "outcome.objectives: List should have at least 1 item"),
 ])
 def test_invalid_params_name_the_full_key(data, message):
     with pytest.raises(ConfigError) as error:
@@ -107,15 +113,19 @@ def test_the_rank_aggregate_names_measured_proxies():
 
 @pytest.mark.parametrize("key, name, kind", [
     ("space.name", "nasbench", "space"), ("data.source", "mnist", "data source"),
-    ("proxy.names", "magic", "proxy"), ("search.method", "bayes", "search method"),
-    ("search.objective", "accuracy", "search objective"), ("grow.tie_break", "coin", "tie break"),
+    ("proxy.names", "magic", "proxy"), ("outcome.methods", "bayes", "search method"),
+    ("outcome.objectives", "accuracy", "search objective"), ("outcome.references", "vgg", "reference"),
+    ("grow.tie_break", "coin", "tie break"),
     ("predictor.regressor", "mlp", "regressor"), ("detect.detector", "yolo", "detector"),
 ])
 def test_every_name_is_checked_against_its_live_registry(key, name, kind):
     group, field = key.split(".")
-    data = {group: {field: [name] if key == "proxy.names" else name}}
+    data = {group: {field: [name] if key in ("proxy.names", "outcome.methods", "outcome.objectives",
+                                             "outcome.references") else name}}
     if key == "proxy.names":
         data["predictor"] = {"aggregate": [name]}
+    if group == "outcome":  # the grown seed must be one that the listed searches write
+        data["grow"] = {"seed_file": "artifacts/supernet_seed.json"}
     allowed = ", ".join(live_registries()[kind])
     with pytest.raises(ConfigError, match=f"{key}: Value error, unknown {kind} '{name}'; allowed: {allowed}"):
         parse_params(data, registries=live_registries())

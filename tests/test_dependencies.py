@@ -100,8 +100,8 @@ def test_a_code_edit_changes_exactly_the_stages_that_run_it(pulled, path, module
     finally:
         edited.write_text(original)
     expected = stages_running(module)
-    assert set(changed) == expected, (path, changed)
+    assert {name.split("@")[0] for name in changed} == expected, (path, changed)  # search@asvit-reinforce: search
     assert among <= expected
-    for stage in expected:
-        dep = next(d for d in STAGES[stage]["deps"] if path == d or path.startswith(d + "/"))
-        assert {"changed deps": {dep: "modified"}} in changed[stage], (stage, changed[stage])
+    for name, changes in changed.items():
+        dep = next(d for d in STAGES[name.split("@")[0]]["deps"] if path == d or path.startswith(d + "/"))
+        assert {"changed deps": {dep: "modified"}} in changes, (name, changes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import runpy
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 from asvit.config import ConfigError, GrowParams, parse_params
 from asvit.scaling import (ALL_BAD, NOTHING_FITS, TARGET_REACHED, GrowError, grow_candidates, grow_family,
                            read_seed_topology)
+from asvit.proxies.scoring import ScoreResult
 from asvit.search.ranking import rank_select
 from asvit.space import Topology
 from asvit.validation import live_registries
@@ -26,6 +28,11 @@ SEED = Topology.parse(PAPER_SEED)
 
 def row(kappa: float, le: float) -> dict[str, float]:
     return {"ntk_cond": kappa, "length_distortion": le}
+
+
+def measured(kappa: float, le: float) -> ScoreResult:
+    """What a scorer returns for ``row(kappa, le)``, each proxy taking a second."""
+    return ScoreResult(row(kappa, le), seconds={"ntk_cond": 1.0, "length_distortion": 1.0})
 
 
 def test_the_lowest_rank_sum_wins_with_dense_ranks():
@@ -132,12 +139,12 @@ class Table:
         self.calls = 0
         self.fail_at = fail_at
 
-    def __call__(self, topologies):
+    def __call__(self, topologies, names):
         self.calls += 1
         if self.calls == self.fail_at:
             raise KeyboardInterrupt
         for t in topologies:
-            yield row(100.0 - 10 * t.depths[1] - t.width, 10.0 * t.depths[1] + t.width)
+            yield measured(100.0 - 10 * t.depths[1] - t.width, 10.0 * t.depths[1] + t.width)
 
     @staticmethod
     def params(topology: Topology) -> int:
@@ -150,7 +157,7 @@ class Table:
 
 def grow(params: GrowParams, scorer=None, state_dir=None):
     return grow_family(SEED, params, scorer or Table(), {"fake": True}, 10, state_dir, progress=False,
-                       counters=(Table.params, Table.macs))
+                       counters=(Table.params, Table.macs), cache_dir=state_dir)
 
 
 def shape(member) -> tuple[tuple[int, ...], int]:
@@ -184,9 +191,9 @@ def test_candidates_over_the_parameter_limit_are_dropped():
 
 
 def test_growth_stops_when_every_candidate_is_bad():
-    def bad_after_start(topologies):
+    def bad_after_start(topologies, names):
         for t in topologies:
-            yield row(math.nan if sum(t.depths) > 4 else 1.0, 1.0)
+            yield measured(math.nan if sum(t.depths) > 4 else 1.0, 1.0)
 
     result = grow(GrowParams(target_params=10**6, max_params=10**6), bad_after_start)
     assert result.stop_reason == ALL_BAD and len(result.members) == 1
@@ -233,10 +240,12 @@ def test_the_search_and_grow_stages_write_the_seed_and_the_family(tmp_path, monk
         "proxy:\n  image_size: 32\n  repeats: 1\n  num_classes: 10\n  inputs: noise\nsearch:\n  steps: 3\n"
         "grow:\n  proxy_width: 2\n  max_params: 400000\n  target_params: 250000\n  image_size: 32\n")
     monkeypatch.chdir(tmp_path)
-    for stage in ("objective", "search", "grow"):  # one MLflow store for all (conftest's MLFLOW_TRACKING_URI)
+    # one MLflow store for all (conftest's MLFLOW_TRACKING_URI)
+    for stage, arguments in (("objective", ["asvit"]), ("search", ["asvit", "reinforce"]), ("grow", [])):
+        monkeypatch.setattr(sys, "argv", [f"{stage}.py", *arguments])
         runpy.run_path(str(ROOT / f"stages/{stage}.py"), run_name="__main__")
-    seed = Topology.parse(json.loads((tmp_path / "artifacts/seed.json").read_text())["seed"])
-    header, *rows = (tmp_path / "plots/search.csv").read_text().splitlines()
+    seed = Topology.parse(json.loads((tmp_path / "artifacts/seeds/asvit-reinforce.json").read_text())["seed"])
+    header, *rows = (tmp_path / "plots/search/asvit-reinforce.csv").read_text().splitlines()
     assert header == "step,topology,reward,entropy,length_distortion,ntk_cond,bad" and len(rows) == 3
     family = [json.loads(line) for line in (tmp_path / "artifacts/family.jsonl").read_text().splitlines()]
     assert [m["name"] for m in family] == [f"asvit-g{i:02d}" for i in range(len(family))]
@@ -246,13 +255,14 @@ def test_the_search_and_grow_stages_write_the_seed_and_the_family(tmp_path, monk
 
 
 def test_the_search_stage_refuses_an_objective_file_of_another_objective(tmp_path, monkeypatch, capsys):
-    (tmp_path / "params.yaml").write_text("search:\n  steps: 3\n  objective: rank_aggregate\n")
-    (tmp_path / "artifacts").mkdir()
-    (tmp_path / "artifacts/objective.json").write_text('{"objective": "asvit"}')
+    (tmp_path / "params.yaml").write_text("search:\n  steps: 3\n")
+    (tmp_path / "artifacts/objectives").mkdir(parents=True)
+    (tmp_path / "artifacts/objectives/rank_aggregate.json").write_text('{"objective": "asvit"}')
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["search.py", "rank_aggregate", "reinforce"])
     with pytest.raises(SystemExit) as stopped:
         runpy.run_path(str(ROOT / "stages/search.py"), run_name="__main__")
     assert stopped.value.code == 2
-    assert ("search.objective: artifacts/objective.json does not describe 'rank_aggregate'; run the objective "
-            "stage first") in capsys.readouterr().err
-    assert not (tmp_path / "artifacts/seed.json").exists()
+    assert ("outcome.objectives: artifacts/objectives/rank_aggregate.json does not describe 'rank_aggregate'; "
+            "run the objective stage first (dvc repro search@rank_aggregate-reinforce)") in capsys.readouterr().err
+    assert not (tmp_path / "artifacts/seeds").exists()

@@ -1,4 +1,4 @@
-"""Search objectives (``search.objective``): the rank-aggregation and learned-ranker rewards against
+"""Search objectives (``outcome.objectives``): the rank-aggregation and learned-ranker rewards against
 hand-computed values, bad topologies, the baselines' choice under each objective, REINFORCE on the
 learned ranker, and the objective file the ``objective`` stage writes."""
 
@@ -62,8 +62,8 @@ def test_the_rank_aggregate_reward_ranks_each_topology_among_those_measured_so_f
 @pytest.mark.parametrize("objective", [RankAggregateObjective(["length_distortion", "ntk_cond"]),
                                        PredictorObjective({**RANKER, "coef": [2.0, 0.0]})])
 def test_random_search_returns_the_best_topology_under_its_objective(objective):
-    result = run_search(SearchParams(method="random", steps=60), FakeScorer(), {"fake": True}, progress=False,
-                        objective=objective)
+    result = run_search(SearchParams(steps=60), FakeScorer(), {"fake": True}, progress=False,
+                        objective=objective, method="random")
     assert matches(result.seed_topology) == max(matches(Topology.parse(row["topology"])) for row in result.history)
 
 
@@ -92,7 +92,7 @@ def test_the_objective_file_holds_only_what_the_objective_reads(tmp_path):
     assert objective_spec("asvit", ["flops"], ranker) == {"objective": "asvit"}  # no ranker needed
     assert objective_spec("rank_aggregate", ["flops", "ntk_cond"], ranker) == {
         "objective": "rank_aggregate", "proxies": ["flops", "ntk_cond"]}
-    with pytest.raises(AsvitError, match="search.objective: predictor needs the fitted ranker .*predictor.json"):
+    with pytest.raises(AsvitError, match="outcome.objectives: predictor needs the fitted ranker .*predictor.json"):
         objective_spec("predictor", [], ranker)
     ranker.write_text(json.dumps(RANKER))
     spec = objective_spec("predictor", [], ranker)
@@ -103,5 +103,5 @@ def test_the_objective_file_holds_only_what_the_objective_reads(tmp_path):
 
 
 def test_an_unknown_search_objective_is_named_with_its_key():
-    with pytest.raises(ConfigError, match="search.objective: .*unknown search objective 'flops'"):
-        parse_params({"search": {"objective": "flops"}}, registries=live_registries())
+    with pytest.raises(ConfigError, match="outcome.objectives: .*unknown search objective 'flops'"):
+        parse_params({"outcome": {"objectives": ["asvit", "flops"]}}, registries=live_registries())

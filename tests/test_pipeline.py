@@ -35,7 +35,8 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     assert len(plot) == 5
     assert (origin / "artifacts/groundtruth.csv").read_text().splitlines()[0] == (
         "id,arch,val_top1,val_top5,params,val_top1_seed0,val_top1_seed1,val_top5_seed0,val_top5_seed1")
-    assert set(json.loads((origin / "artifacts/seed.json").read_text())) == {"seed", "method", "proxies", "steps"}
+    assert set(json.loads((origin / "artifacts/seeds/asvit-reinforce.json").read_text())) == {
+        "seed", "method", "objective", "proxies", "steps"}
     supernet_seed = json.loads((origin / "artifacts/supernet_seed.json").read_text())
     assert supernet_seed["method"] == "supernet-evolution" and "seed" in supernet_seed
     assert len((origin / "artifacts/supernet.csv").read_text().splitlines()) == 5
@@ -51,8 +52,9 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     [experiment] = [e for e in client.search_experiments() if e.name == "asvit"]
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags["stage"] for r in runs) == sorted(
-        ["data", "sample", "score", "groundtruth", "supernet", "predictor", "objective", "kendall", "search", "grow",
-         "train", "evaluate", "detect_data", "detect"])
+        ["data", "sample", "score", "groundtruth", "supernet", "predictor", "objective@asvit", "objective@predictor",
+         "kendall", *(f"search@{o}-{m}" for o in ("asvit", "predictor") for m in ("reinforce", "random")), "outcome",
+         "grow", "train", "evaluate", "detect_data", "detect"])
     assert all(r.data.tags["dvc_experiment"] == "workspace" and len(r.data.tags["git_revision"]) == 40
                for r in runs)
     score = next(r for r in runs if r.data.tags["stage"] == "score")
@@ -67,25 +69,56 @@ def test_a_params_change_reruns_only_the_stages_that_read_it(origin):
     assert ran(dvc(clone, "repro", env=NO_STORE)) == ["validate", "predictor", "kendall"]
 
 
-def test_the_search_reads_the_ground_truth_only_through_its_objective(origin):
+def test_each_search_is_its_own_stage_and_a_new_ranker_reruns_only_the_searches_that_read_it(origin):
+    lock = yaml.safe_load((origin / "dvc.lock").read_text())["stages"]
+    searches = {f"search@{o}-{m}" for o in ("asvit", "predictor") for m in ("reinforce", "random")}
+    assert searches <= set(lock) and "search" not in lock
     clone = fresh_clone(origin, "objective")
     dvc(clone, "pull")
     set_param(clone, "predictor", "regressor", "gbr")  # a new ranker: the paper's objective does not read it
-    assert set(ran(dvc(clone, "repro", "search", "kendall", env=NO_STORE))) == {
-        "validate", "predictor", "objective", "kendall"}
-    set_param(clone, "search", "objective", "predictor")
-    assert ran(dvc(clone, "repro", "search", env=NO_STORE)) == ["validate", "objective", "search"]
-    assert json.loads((clone / "artifacts/objective.json").read_text())["ranker"] == json.loads(
+    assert set(ran(dvc(clone, "repro", env=NO_STORE))) == {
+        "validate", "predictor", "objective@asvit", "objective@predictor", "search@predictor-reinforce",
+        "search@predictor-random", "kendall", "outcome"}
+    assert json.loads((clone / "artifacts/objectives/predictor.json").read_text())["ranker"] == json.loads(
         (clone / "artifacts/predictor.json").read_text())
-    assert json.loads((clone / "metrics/search.json").read_text())["objective"] == "predictor"
+    assert json.loads((clone / "metrics/search/predictor-random.json").read_text())["objective"] == "predictor"
+    assert status(clone) == CLEAN
+
+
+def test_the_outcome_trains_every_pick_and_an_interrupted_outcome_resumes_to_the_same_table(origin):
+    outcome = json.loads((origin / "metrics/outcome.json").read_text())
+    searches = [f"{o}-{m}" for o in ("asvit", "predictor") for m in ("reinforce", "random")]
+    assert list(outcome["picks"]) == [*searches, "supernet", "asvit_paper", "deit", "resnet"]
+    truth = [float(row["val_top1"]) for row in csv.DictReader((origin / "artifacts/groundtruth.csv").open())]
+    for name, pick in outcome["picks"].items():
+        assert pick["top1"] == pytest.approx(sum(pick["top1_seeds"]) / 2), name
+        assert pick["regret"] == pytest.approx(max(truth) - pick["top1"]), name
+        assert 0 <= pick["percentile"] <= 100 and pick["params"] > 0 and pick["macs"] > 0, name
+    assert outcome["picks"]["asvit_paper"]["find_seconds"] == 0 < outcome["picks"]["supernet"]["find_seconds"]
+    assert outcome["picks"]["predictor-random"]["find_seconds"] > outcome["picks"]["asvit-random"]["find_seconds"]
+    plotted = list(csv.DictReader((origin / "plots/outcome.csv").open()))
+    assert [row["kind"] for row in plotted] == ["sampled"] * 4 + ["search"] * 4 + ["supernet"] + ["reference"] * 3
+
+    clone = fresh_clone(origin, "outcome-resumed")
+    dvc(clone, "pull")
+    table = clone / "artifacts/outcome.csv"
+    whole = table.read_text()
+    table.write_text("".join(whole.splitlines(keepends=True)[:2]))  # the header and one row: what a stop leaves
+    assert ran(dvc(clone, "repro", "outcome", env=NO_STORE)) == ["outcome"]
+    assert table.read_text() == whole
+    assert json.loads((clone / "metrics/outcome.json").read_text())["resumed"] == 1
+    assert status(clone) == CLEAN
 
 
 def test_the_autoformer_space_runs_proxies_ground_truth_and_supernet_end_to_end(origin):
     clone = fresh_clone(origin, "autoformer")
     dvc(clone, "pull")
     set_param(clone, "space", "name", "autoformer-embedded")
-    assert set(ran(dvc(clone, "repro", "kendall", env=NO_STORE))) == {
-        "validate", "sample", "score", "groundtruth", "supernet", "predictor", "kendall"}
+    assert set(ran(dvc(clone, "repro", "kendall", "outcome", env=NO_STORE))) == {
+        "validate", "sample", "score", "groundtruth", "supernet", "predictor", "kendall", "outcome"}
+    outcome = json.loads((clone / "metrics/outcome.json").read_text())
+    assert list(outcome["picks"]) == ["supernet", "asvit_paper", "deit", "resnet"]
+    assert set(outcome["left_out"]) == {f"{o}-{m}" for o in ("asvit", "predictor") for m in ("reinforce", "random")}
     first = json.loads((clone / "artifacts/topologies.jsonl").read_text().splitlines()[0])
     assert (first["patch_size"], first["head_dim"]) == (4, 16)
     kendall = json.loads((clone / "metrics/kendall.json").read_text())
@@ -117,8 +150,8 @@ def test_new_data_reruns_the_proxy_stages_that_read_its_images(origin):
     after = list(csv.DictReader((clone / "artifacts/scores.csv").open()))
     assert [r["params"] for r in after] == [r["params"] for r in before]
     assert all(a["ntk_cond"] != b["ntk_cond"] for a, b in zip(after, before, strict=True))
-    changed = json.loads(dvc(clone, "status", "--json", "search", "grow"))
-    for stage in ("search", "grow"):
+    changed = json.loads(dvc(clone, "status", "--json", "search@asvit-reinforce", "grow"))
+    for stage in ("search@asvit-reinforce", "grow"):
         assert {"data/cls": "modified"} in [c.get("changed deps") for c in changed[stage]], changed
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import runpy
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,15 +15,17 @@ import torch
 from asvit.config import ConfigError, SearchParams, parse_params
 from asvit.executor import Engine
 from asvit.fingerprint import source_digest
-from asvit.proxies.scoring import ScoreSettings
+from asvit.proxies.scoring import ScoreResult, ScoreSettings
 from asvit.search.baselines import SearchFailed
-from asvit.search.cache import ScoreCache
+from asvit.search.cache import ScoreCache, shared_cache_path
+from asvit.search.objective import RankAggregateObjective
 from asvit.search.policy import ReinforceSearch
 from asvit.search.ranking import rank_select
-from asvit.search.reward import EMABaseline, WindowedReward
+from asvit.search.reward import REWARD_METRICS, EMABaseline, WindowedReward
 from asvit.search.runner import run_search
 from asvit.search.scorer import ProxyScorer
 from asvit.space import DECISIONS, Topology
+from asvit.table import total_seconds
 from asvit.validation import live_registries
 
 from .conftest import PAPER_SEED
@@ -37,23 +40,29 @@ def matches(topology: Topology) -> int:
 
 
 class FakeScorer:
-    """L^E = number of decisions equal to TARGET's, kappa = 100 minus that: the best topology is
-    TARGET. Counts measurements per topology; ``fail_at`` raises on that call (an interruption)."""
+    """L^E = number of decisions equal to TARGET's, kappa = 100 minus that, flops = the first kernel:
+    the best topology under the paper's reward is TARGET. Counts measurements per topology and per
+    (topology, proxy), each taking one second; ``fail_at`` raises on that call (an interruption)."""
 
     def __init__(self, fail_at: int | None = None, bad: Callable[[Topology], bool] = lambda t: False) -> None:
         self.calls = 0
         self.measured: dict[str, int] = {}
+        self.proxies_measured: dict[tuple[str, str], int] = {}
         self.fail_at = fail_at
         self.bad = bad
 
-    def __call__(self, topologies):
+    def __call__(self, topologies, names):
         self.calls += 1
         if self.calls == self.fail_at:
             raise KeyboardInterrupt
         for t in topologies:
             self.measured[str(t)] = self.measured.get(str(t), 0) + 1
             n = float(matches(t))
-            yield {"length_distortion": n, "ntk_cond": math.nan if self.bad(t) else 100.0 - n}
+            values = {"length_distortion": n, "ntk_cond": math.nan if self.bad(t) else 100.0 - n,
+                      "flops": float(t.kernels[0])}
+            for name in names:
+                self.proxies_measured[str(t), name] = self.proxies_measured.get((str(t), name), 0) + 1
+            yield ScoreResult({name: values[name] for name in names}, seconds={name: 1.0 for name in names})
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -116,12 +125,14 @@ def test_no_topology_is_measured_twice_and_hits_are_counted():
 
 @pytest.mark.parametrize("method", ["reinforce", "evolution"])
 def test_an_interrupted_search_resumes_and_ends_as_an_uninterrupted_one(tmp_path, method):
-    params = SearchParams(method=method, steps=60, population=8, tournament=3)
-    full = run_search(params, FakeScorer(), {"fake": True}, tmp_path / "full", progress=False)
+    params = SearchParams(steps=60, population=8, tournament=3)
+    full = run_search(params, FakeScorer(), {"fake": True}, tmp_path / "full", progress=False, method=method)
     with pytest.raises(KeyboardInterrupt):
-        run_search(params, FakeScorer(fail_at=25), {"fake": True}, tmp_path / "cut", progress=False)
+        run_search(params, FakeScorer(fail_at=25), {"fake": True}, tmp_path / "cut", progress=False, method=method,
+                   cache_dir=tmp_path / "cache")
     resumed_scorer = FakeScorer()
-    resumed = run_search(params, resumed_scorer, {"fake": True}, tmp_path / "cut", progress=False)
+    resumed = run_search(params, resumed_scorer, {"fake": True}, tmp_path / "cut", progress=False, method=method,
+                         cache_dir=tmp_path / "cache")
     assert resumed.history == full.history
     assert (resumed.seed_topology, resumed.cache_hits) == (full.seed_topology, full.cache_hits)
     assert sum(resumed_scorer.measured.values()) < len({r["topology"] for r in full.history})  # cache reused
@@ -149,15 +160,34 @@ def test_the_source_digest_follows_the_code(tmp_path, monkeypatch):
 
 def test_a_cache_of_other_measurement_settings_is_not_reused(tmp_path):
     path = tmp_path / "cache.json"
-    ScoreCache(path, {"image_size": 64}).scores([TARGET], FakeScorer())
-    assert TARGET in ScoreCache(path, {"image_size": 64})
-    assert TARGET not in ScoreCache(path, {"image_size": 224})
+    ScoreCache(path, {"image_size": 64}, REWARD_METRICS).scores([TARGET], FakeScorer())
+    assert TARGET in ScoreCache(path, {"image_size": 64}, REWARD_METRICS)
+    assert TARGET not in ScoreCache(path, {"image_size": 224}, REWARD_METRICS)
+    assert TARGET not in ScoreCache(path, {"image_size": 64}, [*REWARD_METRICS, "flops"])  # flops never measured
+
+
+def test_the_shared_cache_never_measures_a_topology_twice_across_searches(tmp_path):
+    scorer, params = FakeScorer(), SearchParams(steps=40)
+    paper = run_search(params, scorer, {"fake": True}, progress=False, method="random", cache_dir=tmp_path)
+    aggregate = run_search(params, scorer, {"fake": True}, progress=False, method="random", cache_dir=tmp_path,
+                           objective=RankAggregateObjective(["length_distortion", "flops"]))
+    run_search(params, scorer, {"fake": True}, progress=False, method="reinforce", cache_dir=tmp_path)
+    assert max(scorer.proxies_measured.values()) == 1
+    assert aggregate.measured == len({r["topology"] for r in aggregate.history})  # flops was new to each
+    assert {name for _, name in scorer.proxies_measured} == {*REWARD_METRICS, "flops"}
+    rerun = FakeScorer()
+    run_search(params, rerun, {"fake": True}, progress=False, method="random", cache_dir=tmp_path)
+    assert rerun.calls == 0
+    # each search's cost counts its own proxies of every topology it drew, whoever measured them
+    assert total_seconds(paper.ledger) == 2 * len({r["topology"] for r in paper.history})
+    assert total_seconds(aggregate.ledger) == 3 * len({r["topology"] for r in aggregate.history})
+    assert [*tmp_path.iterdir()] == [shared_cache_path(tmp_path, {"fake": True})]
 
 
 @pytest.mark.parametrize("method", ["random", "evolution"])
 def test_baselines_return_the_rank_rule_winner_of_what_they_measured(method):
-    result = run_search(SearchParams(method=method, steps=80, population=10, tournament=4), FakeScorer(),
-                        {"fake": True}, progress=False)
+    result = run_search(SearchParams(steps=80, population=10, tournament=4), FakeScorer(),
+                        {"fake": True}, progress=False, method=method)
     measured = {row["topology"]: row for row in result.history}
     best = list(measured)[rank_select(list(measured.values()))]
     assert result.seed_topology == Topology.parse(best)
@@ -165,8 +195,8 @@ def test_baselines_return_the_rank_rule_winner_of_what_they_measured(method):
 
 
 def test_evolution_improves_on_its_random_start():
-    result = run_search(SearchParams(method="evolution", steps=150, population=20, tournament=5), FakeScorer(),
-                        {"fake": True}, progress=False)
+    result = run_search(SearchParams(steps=150, population=20, tournament=5), FakeScorer(),
+                        {"fake": True}, progress=False, method="evolution")
     start = max(matches(Topology.parse(r["topology"])) for r in result.history[:20])
     assert matches(result.seed_topology) > start
 
@@ -174,21 +204,21 @@ def test_evolution_improves_on_its_random_start():
 def test_a_search_of_only_bad_topologies_says_which_key_to_raise():
     everything_bad = FakeScorer(bad=lambda t: True)
     with pytest.raises(SearchFailed, match="search.steps"):
-        run_search(SearchParams(method="random", steps=3), everything_bad, {"fake": True}, progress=False)
+        run_search(SearchParams(steps=3), everything_bad, {"fake": True}, progress=False, method="random")
 
 
 def test_the_pool_measures_what_one_process_measures():
     topology = Topology.parse(PAPER_SEED).scaled(width=8)
     settings = ScoreSettings(image_size=32, repeats=2, num_classes=10)
     with ProxyScorer(settings) as serial, ProxyScorer(settings, Engine.local(2)) as pool:
-        one = list(serial([topology]))[0]
-        [two, again] = list(pool([topology, topology]))
+        one = list(serial([topology], REWARD_METRICS))[0].values
+        [two, again] = [result.values for result in pool([topology, topology], REWARD_METRICS)]
     assert two == again
     assert two == pytest.approx(one, rel=1e-5)
 
 
 @pytest.mark.parametrize("group, key, value", [
-    ("search", "method", "annealing"), ("search", "steps", 0), ("search", "learning_rate", 0),
+    ("outcome", "methods", ["annealing"]), ("search", "steps", 0), ("search", "learning_rate", 0),
     ("search", "baseline_momentum", 1.0), ("search", "tournament", 50), ("search", "mutation_rate", 2),
     ("proxy", "workers", 0), ("search", "episodes", 3),
 ])
@@ -200,6 +230,7 @@ def test_bad_search_params_name_the_key(group, key, value):
 def test_the_search_stage_rejects_bad_params_before_any_work(tmp_path, monkeypatch, capsys):
     (tmp_path / "params.yaml").write_text("search:\n  steps: 0\n")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["search.py", "asvit", "reinforce"])
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(ROOT / "stages/search.py"), run_name="__main__")
     assert exit_info.value.code == 2

@@ -30,7 +30,8 @@ def test_a_fresh_clone_pulls_and_recomputes_nothing_and_an_identical_search_keep
     assert status(clone) == CLEAN
     assert ran(dvc(clone, "repro", env=NO_STORE)) == []
     print(f"clone + pull + repro on the default remote: {time.perf_counter() - start:.1f} s")
-    for name in ("artifacts/scores.csv", "artifacts/groundtruth.csv", "artifacts/seed.json", "models/asvit-g00.pt"):
+    for name in ("artifacts/scores.csv", "artifacts/groundtruth.csv", "artifacts/seeds/asvit-reinforce.json",
+                 "artifacts/outcome.csv", "models/asvit-g00.pt"):
         assert (clone / name).read_bytes() == (origin / name).read_bytes()
     # the tables' settings travel with them: a rerun of score resumes instead of moving them aside
     out = dvc(clone, "repro", "-s", "-f", "score", env=NO_STORE)
@@ -38,8 +39,9 @@ def test_a_fresh_clone_pulls_and_recomputes_nothing_and_an_identical_search_keep
     assert json.loads((clone / "metrics/score.json").read_text())["resumed"] == 4
     # a repeated search (from scratch: resume state is not pulled) writes the same seed: grow stays cached
     assert not (clone / "checkpoints/search").exists()
-    assert ran(dvc(clone, "repro", "-s", "-f", "search", env=NO_STORE)) == ["search"]
-    assert (clone / "artifacts/seed.json").read_bytes() == (origin / "artifacts/seed.json").read_bytes()
+    assert ran(dvc(clone, "repro", "-s", "-f", "search@asvit-reinforce", env=NO_STORE)) == ["search@asvit-reinforce"]
+    seed = "artifacts/seeds/asvit-reinforce.json"
+    assert (clone / seed).read_bytes() == (origin / seed).read_bytes()
     assert status(clone) == CLEAN
     assert ran(dvc(clone, "repro", env=NO_STORE)) == []
 

@@ -30,8 +30,8 @@ class CompareError(AsvitError):
     """DVC could not list the experiments."""
 
 
-# Key metrics: column label -> (metrics file, key path in it). Per-model accuracies are added from
-# metrics/evaluate.json.
+# Key metrics: column label -> (metrics file, key path in it). The top-1 of each trained member and of
+# each design method's pick are added from the entries of the files of ENTRY_TOP1.
 KEY_METRICS: dict[str, tuple[str, str]] = {
     "tau L^E": ("metrics/kendall.json", "length_distortion.kendall_tau"),
     "tau kappa": ("metrics/kendall.json", "ntk_cond.kendall_tau"),
@@ -40,7 +40,8 @@ KEY_METRICS: dict[str, tuple[str, str]] = {
     "members": ("metrics/grow.json", "members"),
     "largest (params)": ("metrics/grow.json", "largest_member_params"),
 }
-EVALUATE = "metrics/evaluate.json"
+# (metrics file, prefix of its entries, column label of an entry's top-1)
+ENTRY_TOP1 = (("metrics/evaluate.json", "", "top-1 {}"), ("metrics/outcome.json", "picks.", "pick {}"))
 
 
 @dataclass
@@ -134,9 +135,11 @@ def comparison(rows: Sequence[Row], width: int = WIDTH) -> tuple[list[str], list
     ``<file stem>:<key>``). The key metrics come first; then the differing params and metrics, in that
     order, as many as fit in ``width`` characters. Between several rows, a key metric equal in every row
     tells nothing apart, so it gives way to any differing column that would not fit otherwise."""
-    models = sorted({k.split(":", 1)[1].split(".")[0] for r in rows for k in r.metrics if k.startswith(EVALUATE)})
-    key_metrics = {label: f"{path}:{key}" for label, (path, key) in
-                   [*KEY_METRICS.items(), *((f"top-1 {m}", (EVALUATE, f"{m}.top1")) for m in models)]}
+    key_metrics = {label: f"{path}:{key}" for label, (path, key) in KEY_METRICS.items()}
+    for path, prefix, label in ENTRY_TOP1:
+        start = f"{path}:{prefix}"
+        entries = sorted({k[len(start):].split(".")[0] for r in rows for k in r.metrics if k.startswith(start)})
+        key_metrics.update({label.format(entry): f"{start}{entry}.top1" for entry in entries})
     keys: list[Column] = [(label, lambda r, k=key: r.metrics.get(k)) for label, key in key_metrics.items()
                           if any(key in r.metrics for r in rows)]
     constant = [c for c in keys if len(rows) > 1 and len({_format(c[1](r)) for r in rows}) == 1]

@@ -25,6 +25,9 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+SUPERNET_SEED = "artifacts/supernet_seed.json"  # the supernet evolution's best architecture
+
+
 def registered(kind: str) -> Any:
     """A field validator: the field's name (or each of its names) is in the registry of ``kind``
     (``"proxy"``, ``"detector"``, ...). The registries come in the validation context (see
@@ -211,13 +214,11 @@ class EvaluateParams(Section):
 
 
 class SearchParams(Section):
-    """The seed search (docs/design.md section 7): REINFORCE over the 13 decisions, or the random or
-    evolutionary baseline, every topology measured on the proxy network (C = 32, depth 1 per stage)
-    and scored by ``objective`` (the paper's L^E and kappa reward by default)."""
+    """The settings every seed search shares (docs/design.md section 7): REINFORCE over the 13
+    decisions, or the random or evolutionary baseline, every topology measured on the proxy network
+    (C = 32, depth 1 per stage); which objectives and methods run is ``outcome.objectives`` and
+    ``outcome.methods``."""
 
-    method: str = Field("reinforce", description="reinforce | random | evolution")
-    objective: str = Field("asvit", description="asvit (the paper's L^E and kappa reward) | rank_aggregate "
-                                                "(predictor.aggregate) | predictor (the learned ranker)")
     steps: int = Field(300, ge=1, description="topologies drawn, one per step")
     seed: int = 0
     learning_rate: float = Field(0.08, gt=0, description="REINFORCE: Adam learning rate")
@@ -226,9 +227,6 @@ class SearchParams(Section):
     population: int = Field(20, ge=2, description="evolution: population size")
     tournament: int = Field(5, ge=1, description="evolution: members sampled to pick each parent")
     mutation_rate: float = Field(0.1, ge=0, le=1, description="evolution: per-decision resampling probability")
-
-    _known_method = field_validator("method")(registered("search method"))
-    _known_objective = field_validator("objective")(registered("search objective"))
 
     _tournament_within_population = field_validator("tournament")(at_most("population", "search.population"))
 
@@ -244,9 +242,10 @@ class GrowParams(Section):
     max_params: int = Field(14_000_000, ge=1, description="candidates above this are dropped")
     target_params: int = Field(10_000_000, ge=1, description="growth stops once a member reaches this")
     image_size: int = Field(224, ge=32, multiple_of=32, description="input side of the members' MAC counts")
-    seed_file: Literal["artifacts/seed.json", "artifacts/supernet_seed.json"] = Field(
-        "artifacts/seed.json", description="the seed grown: the search's, or the best architecture of the "
-                                           "supernet's evolution (As-ViT space)")
+    seed_file: str = Field(
+        "artifacts/seeds/asvit-reinforce.json", description="the seed grown: a search's "
+        "(artifacts/seeds/<objective>-<method>.json), or the supernet evolution's best architecture "
+        "(artifacts/supernet_seed.json, As-ViT space)")
     tie_break: str = Field(
         "fixed", description="rank-sum ties: fixed (spread over the tied, each metric's direction) or official "
                              "(the official code's choice, to rebuild the paper's family)")
@@ -390,6 +389,33 @@ class PredictorParams(Section):
     _distinct = field_validator("aggregate")(classmethod(lambda cls, names: distinct(names)))
 
 
+class OutcomeParams(Section):
+    """What each design method's pick is worth once trained (docs/design.md section 15): one search per
+    objective and method (stages ``search@<objective>-<method>``), every pick trained with the ground
+    truth's recipe beside hand-designed references."""
+
+    objectives: list[str] = Field(default_factory=lambda: ["asvit", "rank_aggregate", "predictor"], min_length=1,
+                                  description="search objectives, each searched by every method")
+    methods: list[str] = Field(default_factory=lambda: ["reinforce", "random"], min_length=1,
+                               description="search methods, each run with the same search.steps")
+    references: list[str] = Field(default_factory=lambda: ["asvit_paper", "deit", "resnet"],
+                                  description="hand-designed networks trained beside the picks")
+
+    _known_objectives = field_validator("objectives")(registered("search objective"))
+    _known_methods = field_validator("methods")(registered("search method"))
+    _known_references = field_validator("references")(registered("reference"))
+    _distinct = field_validator("objectives", "methods", "references")(
+        classmethod(lambda cls, names: distinct(names)))
+
+    def seed_files(self) -> dict[str, str]:
+        """Each search's name (``<objective>-<method>``) and the seed file it writes."""
+        return {name: f"artifacts/seeds/{name}.json" for name in self.searches()}
+
+    def searches(self) -> list[str]:
+        """The names ``<objective>-<method>`` of the searches, objective by objective."""
+        return [f"{objective}-{method}" for objective in self.objectives for method in self.methods]
+
+
 class DetectDataParams(Section):
     """The detection data the ``detect_data`` stage prepares: the embedded generated COCO-format set,
     or any COCO-format split from paths (real COCO 2017: ``annotations/instances_train2017.json`` and
@@ -472,6 +498,7 @@ class Params(Section):
     kendall: KendallParams = KendallParams()
     predictor: PredictorParams = PredictorParams()
     search: SearchParams = SearchParams()
+    outcome: OutcomeParams = OutcomeParams()
     grow: GrowParams = GrowParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
@@ -501,8 +528,18 @@ class Params(Section):
         return self
 
     @model_validator(mode="after")
+    def _grown_seed_is_written(self) -> Params:
+        written = [*self.outcome.seed_files().values(), SUPERNET_SEED]
+        if self.grow.seed_file not in written:
+            raise ValueError(f"grow.seed_file: no stage writes {self.grow.seed_file!r}; expected {SUPERNET_SEED} or "
+                             "artifacts/seeds/<objective>-<method>.json of outcome.objectives "
+                             f"({', '.join(self.outcome.objectives)}) and outcome.methods "
+                             f"({', '.join(self.outcome.methods)})")
+        return self
+
+    @model_validator(mode="after")
     def _grown_seed_is_an_asvit_topology(self) -> Params:
-        if self.grow.seed_file == "artifacts/supernet_seed.json" and self.space.record_format != "asvit":
+        if self.grow.seed_file == SUPERNET_SEED and self.space.record_format != "asvit":
             raise ValueError(f"grow.seed_file: the supernet of space {self.space.name!r} evolves AutoFormer-space "
                              "networks, which the As-ViT scaling rule cannot grow; use space.name asvit")
         return self

@@ -112,3 +112,8 @@ class ResumableTable:
         """Mean seconds per row of each name, over the rows appended in this run and, with a ledger, the
         resumed rows it holds."""
         return mean_seconds(self.seconds)
+
+
+def total_seconds(ledger: Ledger) -> float:
+    """Seconds of every row and name in ``ledger``: what the whole table cost."""
+    return sum(sum(entry.values()) for entry in ledger.values())

@@ -1,4 +1,5 @@
-"""Build a network from an architecture of either space, and choose its attention kernel."""
+"""Build a network from an architecture of either space or of a reference network, and choose its
+attention kernel."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from torch import nn
 from ..space import AutoFormerArch, Topology
 from .asvit import ASViT
 from .autoformer import AutoFormerViT
+from .reference import DeiTArch, ResNetArch, deit_network, resnet_network
 
-Architecture = Topology | AutoFormerArch
+Architecture = Topology | AutoFormerArch | DeiTArch | ResNetArch
 
 _BUILDERS: dict[type, Callable[[Architecture, int, int, float], nn.Module]] = {
     Topology: lambda arch, classes, size, drop_path: ASViT(arch, num_classes=classes, drop_path_rate=drop_path),
     AutoFormerArch: lambda arch, classes, size, drop_path: AutoFormerViT(arch, num_classes=classes, image_size=size),
+    DeiTArch: lambda arch, classes, size, drop_path: deit_network(arch, classes, size),
+    ResNetArch: lambda arch, classes, size, drop_path: resnet_network(arch, classes),
 }
 
 

@@ -30,7 +30,7 @@ from ..errors import AsvitError
 from ..fingerprint import source_digest
 from ..models import ASViT
 from ..models.counting import count_flops
-from ..search.cache import ScoreCache, Scorer
+from ..search.cache import ScoreCache, Scorer, shared_cache_path
 from ..search.ranking import RANK_METRICS, rank_select
 from ..search.state import load_state, save_state
 from ..space import Topology, TopologyError
@@ -153,8 +153,8 @@ class Grower:
         if not fitting:
             return NOTHING_FITS
 
-        def measure(topologies: Sequence[Topology]):
-            return tqdm(self.scorer(topologies), total=len(topologies), desc=f"step {current.step + 1}",
+        def measure(topologies: Sequence[Topology], names: Sequence[str]):
+            return tqdm(self.scorer(topologies, names), total=len(topologies), desc=f"step {current.step + 1}",
                         unit="candidate", leave=False, disable=not self.progress)
 
         values = cache.scores([self.proxy(d, w) for d, w in fitting], measure)
@@ -198,20 +198,21 @@ class Grower:
 
 def grow_family(seed_topology: Topology, params: GrowParams, scorer: Scorer, measurement: Mapping[str, Any],
                 num_classes: int, state_dir: Path | None = None, progress: bool = True,
-                counters: tuple[SizeCounter, SizeCounter] | None = None) -> GrowResult:
-    """Grow ``seed_topology`` into its family, resuming from ``state_dir`` (``state.pt``: the members so far;
-    ``cache.json``: proxy values by topology) when it holds a growth with the same settings.
-    ``measurement`` describes how ``scorer`` measures; ``counters`` default to the real networks'
-    parameter and MAC counts at ``params.image_size``."""
+                counters: tuple[SizeCounter, SizeCounter] | None = None, cache_dir: Path | None = None) -> GrowResult:
+    """Grow ``seed_topology`` into its family, resuming from ``state_dir/state.pt`` (the members so far)
+    when it holds a growth with the same settings; proxy values go through the shared cache file of
+    ``measurement`` under ``cache_dir`` (as in the search). ``measurement`` describes how ``scorer``
+    measures; ``counters`` default to the real networks' parameter and MAC counts at ``params.image_size``."""
     count_params, count_macs = counters or real_size_counters(num_classes, params.image_size)
     grower = Grower(seed_topology, params, scorer, count_params, count_macs, progress)
-    cache = ScoreCache(state_dir / "cache.json" if state_dir else None, dict(measurement))
+    cache = ScoreCache(shared_cache_path(cache_dir, measurement) if cache_dir else None, measurement, RANK_METRICS)
     fingerprint = grow_fingerprint(seed_topology, params, measurement, num_classes)
     return grower.run(cache, state_dir / "state.pt" if state_dir else None, fingerprint)
 
 
 def read_seed_topology(path: Path) -> Topology:
-    """The seed topology of a ``seed.json`` written by the search stage; errors name the file."""
+    """The seed topology of a seed file (``artifacts/seeds/<objective>-<method>.json`` of a search, or the
+    supernet evolution's); errors name the file."""
     if not path.is_file():
         raise GrowError(f"{path}: seed file not found; run the search stage first")
     try:

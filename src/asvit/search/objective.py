@@ -1,4 +1,4 @@
-"""What the seed search maximises (``search.objective``, docs/design.md section 7).
+"""What a seed search maximises (each of ``outcome.objectives``, docs/design.md section 7).
 
 - ``asvit`` (the paper): the normalised-change reward r_t = delta_t(L^E) - delta_t(kappa) of
   :class:`~asvit.search.reward.WindowedReward`; the baselines pick their best under the rank rule.
@@ -7,9 +7,9 @@
 - ``predictor``: r_t = the accuracy the learned ranker (``artifacts/predictor.json``) predicts from
   the topology's log proxies and decisions; the best topology has the largest prediction.
 
-A bad topology (a proxy NaN) gets the lowest reward given so far. The ``objective`` stage writes the
-objective's description (:func:`objective_spec`) to ``artifacts/objective.json``, which the search
-reads (:func:`make_objective`): the search re-runs only when what it maximises changes.
+A bad topology (a proxy NaN) gets the lowest reward given so far. The ``objective@<name>`` stage writes
+the objective's description (:func:`objective_spec`) to ``artifacts/objectives/<name>.json``, which
+the searches read (:func:`make_objective`): a search re-runs only when what it maximises changes.
 """
 
 from __future__ import annotations
@@ -180,11 +180,11 @@ def objective_spec(name: str, aggregate: Sequence[str], ranker: Path) -> dict[st
     inputs: dict[str, Any] = {"objective": name, "proxies": list(aggregate)}
     if name == "predictor":
         if not ranker.is_file():
-            raise AsvitError(f"search.objective: predictor needs the fitted ranker {ranker}; run the predictor stage")
+            raise AsvitError(f"outcome.objectives: predictor needs the fitted ranker {ranker}; run the predictor stage")
         inputs["ranker"] = json.loads(ranker.read_text())
     return make_objective(inputs).description()
 
 
 def make_objective(spec: Mapping[str, Any], reward_window: int = 20) -> Objective:
-    """The objective an ``artifacts/objective.json`` describes."""
+    """The objective an ``artifacts/objectives/<name>.json`` describes."""
     return OBJECTIVES.lookup(spec.get("objective"))(spec, reward_window)
