@@ -81,3 +81,12 @@ def test_differing_params_keep_their_order():
     shown[1]["experiments"][0]["revs"][0]["data"]["params"]["params.yaml"]["data"]["train"]["lr"] = 0.004
     header, _, _ = comparison(rows_from_json(shown), width=400)
     assert header[:3] == ["experiment", "predictor.regressor", "train.lr"]
+
+
+def test_each_design_methods_pick_is_a_key_metric():
+    picks = {"metrics/outcome.json": {"picks": {"asvit-reinforce": {"top1": 33.5, "percentile": 56.2},
+                                                "predictor-reinforce": {"top1": 37.6, "percentile": 96.9}}}}
+    metrics = {**METRICS, **picks}
+    header, cells, _ = comparison(rows_from_json([state("workspace", PARAMS, metrics)]), width=400)
+    assert header[-2:] == ["pick asvit-reinforce", "pick predictor-reinforce"]
+    assert cells[0][-2:] == ["33.5", "37.6"]

@@ -19,8 +19,11 @@ from ..space import Topology
 TOLERANCE = 0.10  # the most a reference's MACs may differ from the target, relative to it
 DEIT_DEPTHS = tuple(range(12, 1, -1))  # DeiT's 12 blocks down to 2, deepest first
 DEIT_TINY_WIDTH = 192
-# Widths below DeiT-Ti's have 16-wide heads, the others DeiT's 64-wide heads, up to DeiT-B's 768.
-DEIT_WIDTHS = tuple(range(16, DEIT_TINY_WIDTH, 16)) + tuple(range(DEIT_TINY_WIDTH, 769, 64))
+DEIT_TINY_HEADS = 3
+# Below DeiT-Ti's width, DeiT-Ti's 3 heads each 4 or more wide (steps of 3); from it up to DeiT-B's
+# 768, DeiT's 64-wide heads (steps of 64).
+DEIT_WIDTHS = (tuple(range(4 * DEIT_TINY_HEADS, DEIT_TINY_WIDTH, DEIT_TINY_HEADS))
+               + tuple(range(DEIT_TINY_WIDTH, 769, 64)))
 RESNET_LAYERS = ((2, 2, 2, 2), (1, 1, 1, 1))  # ResNet-18's, then one block per stage
 MAX_RESNET_WIDTH = 512  # the largest c of channels (c, 2c, 4c, 8c)
 
@@ -41,9 +44,9 @@ def deit_patch_size(image_size: int) -> int:
 
 
 def deit_heads(embed_dim: int) -> int:
-    """Heads of width 64 as in DeiT from DeiT-Ti's width 192 up, of width 16 below it: a network of a
-    few million MACs at 32 px is 16 to 64 wide, where 64-wide heads would leave one head at most."""
-    return embed_dim // (64 if embed_dim >= DEIT_TINY_WIDTH else 16)
+    """Heads of width 64 as in DeiT from DeiT-Ti's width 192 up; below it DeiT-Ti's 3 heads, narrower:
+    a network of a million MACs at 32 px is 12 to 30 wide, where 64-wide heads would leave none."""
+    return embed_dim // 64 if embed_dim >= DEIT_TINY_WIDTH else DEIT_TINY_HEADS
 
 
 def deit_at(target_macs: int, image_size: int, num_classes: int) -> DeiTArch:
