@@ -219,7 +219,7 @@ class SearchParams(Section):
     (C = 32, depth 1 per stage); which objectives and methods run is ``outcome.objectives`` and
     ``outcome.methods``."""
 
-    steps: int = Field(300, ge=1, description="topologies drawn, one per step")
+    steps: int = Field(200, ge=1, description="topologies drawn, one per step")
     seed: int = 0
     learning_rate: float = Field(0.08, gt=0, description="REINFORCE: Adam learning rate")
     baseline_momentum: float = Field(0.9, ge=0, lt=1, description="REINFORCE: reward moving-average momentum")
@@ -243,7 +243,7 @@ class GrowParams(Section):
     target_params: int = Field(10_000_000, ge=1, description="growth stops once a member reaches this")
     image_size: int = Field(224, ge=32, multiple_of=32, description="input side of the members' MAC counts")
     seed_file: str = Field(
-        "artifacts/seeds/asvit-reinforce.json", description="the seed grown: a search's "
+        "artifacts/seeds/predictor-reinforce.json", description="the seed grown: a search's "
         "(artifacts/seeds/<objective>-<method>.json), or the supernet evolution's best architecture "
         "(artifacts/supernet_seed.json, As-ViT space)")
     tie_break: str = Field(
@@ -461,7 +461,7 @@ class DetectParams(Section):
     workers: int = Field(0, ge=0, description="data-loading processes per training process")
     eval_batch_size: int = Field(8, ge=1)
     examples: int = Field(4, ge=1, description="validation images drawn in plots/detect_examples.png")
-    recipe: Recipe = Recipe(epochs=8, batch_size=8, lr=1e-3, warmup_epochs=1)
+    recipe: Recipe = Recipe(epochs=5, batch_size=8, lr=1e-3, warmup_epochs=1)
     data: DetectDataParams = DetectDataParams()
 
     _known_detector = field_validator("detector")(registered("detector"))
