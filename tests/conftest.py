@@ -54,10 +54,11 @@ def origin(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("pipeline")
     repo = make_repo(base / "origin")
     out = dvc(repo, "repro", env={"MLFLOW_TRACKING_URI": None})
-    searches = [f"search@{objective}-{method}" for objective in ("asvit", "predictor")
+    searches = [f"search@{objective}-{method}" for objective in ("asvit", "rank_aggregate", "predictor")
                 for method in ("reinforce", "random")]
     assert sorted(ran(out)) == sorted(["validate", "data", "sample", "score", "groundtruth", "supernet", "predictor",
-                                       "objective@asvit", "objective@predictor", "kendall", *searches, "outcome",
+                                       "objective@asvit", "objective@rank_aggregate",
+                                       "objective@predictor", "kendall", *searches, "outcome",
                                        "grow", "members", "train", "evaluate", "detect_data", "detect"]), out
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "pipeline outputs")

@@ -29,7 +29,6 @@ TINY = {"data": {"train_size": 64, "val_size": 32, "num_classes": 3},
         "kendall": {"resamples": 50, "top_k": [2, 3]},
         "predictor": {"folds": 2},
         "search": {"steps": 3},
-        "outcome": {"objectives": ["asvit", "predictor"]},
         "grow": {"max_params": 3_000_000, "target_params": 1, "image_size": 32,
                  "seed_file": "artifacts/seeds/asvit-reinforce.json"},  # a family that does not follow the ground truth
         "train": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0},

@@ -17,6 +17,7 @@ from asvit.space import Topology
 from .dvc_repo import CLEAN, NO_STORE, TINY, dvc, fresh_clone, ran, run, set_param, status
 
 pytestmark = pytest.mark.e2e
+OBJECTIVES = ("asvit", "rank_aggregate", "predictor")
 
 
 def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
@@ -52,8 +53,8 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     [experiment] = [e for e in client.search_experiments() if e.name == "asvit"]
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags["stage"] for r in runs) == sorted(
-        ["data", "sample", "score", "groundtruth", "supernet", "predictor", "objective@asvit", "objective@predictor",
-         "kendall", *(f"search@{o}-{m}" for o in ("asvit", "predictor") for m in ("reinforce", "random")), "outcome",
+        ["data", "sample", "score", "groundtruth", "supernet", "predictor", *(f"objective@{o}" for o in OBJECTIVES),
+         "kendall", *(f"search@{o}-{m}" for o in OBJECTIVES for m in ("reinforce", "random")), "outcome",
          "grow", "train", "evaluate", "detect_data", "detect"])
     assert all(r.data.tags["dvc_experiment"] == "workspace" and len(r.data.tags["git_revision"]) == 40
                for r in runs)
@@ -71,13 +72,13 @@ def test_a_params_change_reruns_only_the_stages_that_read_it(origin):
 
 def test_each_search_is_its_own_stage_and_a_new_ranker_reruns_only_the_searches_that_read_it(origin):
     lock = yaml.safe_load((origin / "dvc.lock").read_text())["stages"]
-    searches = {f"search@{o}-{m}" for o in ("asvit", "predictor") for m in ("reinforce", "random")}
+    searches = {f"search@{o}-{m}" for o in OBJECTIVES for m in ("reinforce", "random")}
     assert searches <= set(lock) and "search" not in lock
     clone = fresh_clone(origin, "objective")
     dvc(clone, "pull")
     set_param(clone, "predictor", "regressor", "gbr")  # a new ranker: the paper's objective does not read it
     assert set(ran(dvc(clone, "repro", env=NO_STORE))) == {
-        "validate", "predictor", "objective@asvit", "objective@predictor", "search@predictor-reinforce",
+        "validate", "predictor", *(f"objective@{o}" for o in OBJECTIVES), "search@predictor-reinforce",
         "search@predictor-random", "kendall", "outcome"}
     assert json.loads((clone / "artifacts/objectives/predictor.json").read_text())["ranker"] == json.loads(
         (clone / "artifacts/predictor.json").read_text())
@@ -87,7 +88,7 @@ def test_each_search_is_its_own_stage_and_a_new_ranker_reruns_only_the_searches_
 
 def test_the_outcome_trains_every_pick_and_an_interrupted_outcome_resumes_to_the_same_table(origin):
     outcome = json.loads((origin / "metrics/outcome.json").read_text())
-    searches = [f"{o}-{m}" for o in ("asvit", "predictor") for m in ("reinforce", "random")]
+    searches = [f"{o}-{m}" for o in OBJECTIVES for m in ("reinforce", "random")]
     assert list(outcome["picks"]) == [*searches, "supernet", "asvit_paper", "deit", "resnet"]
     truth = [float(row["val_top1"]) for row in csv.DictReader((origin / "artifacts/groundtruth.csv").open())]
     for name, pick in outcome["picks"].items():
@@ -97,7 +98,7 @@ def test_the_outcome_trains_every_pick_and_an_interrupted_outcome_resumes_to_the
     assert outcome["picks"]["asvit_paper"]["find_seconds"] == 0 < outcome["picks"]["supernet"]["find_seconds"]
     assert outcome["picks"]["predictor-random"]["find_seconds"] > outcome["picks"]["asvit-random"]["find_seconds"]
     plotted = list(csv.DictReader((origin / "plots/outcome.csv").open()))
-    assert [row["kind"] for row in plotted] == ["sampled"] * 4 + ["search"] * 4 + ["supernet"] + ["reference"] * 3
+    assert [row["kind"] for row in plotted] == ["sampled"] * 4 + ["search"] * 6 + ["supernet"] + ["reference"] * 3
 
     clone = fresh_clone(origin, "outcome-resumed")
     dvc(clone, "pull")
@@ -118,7 +119,7 @@ def test_the_autoformer_space_runs_proxies_ground_truth_and_supernet_end_to_end(
         "validate", "sample", "score", "groundtruth", "supernet", "predictor", "kendall", "outcome"}
     outcome = json.loads((clone / "metrics/outcome.json").read_text())
     assert list(outcome["picks"]) == ["supernet", "asvit_paper", "deit", "resnet"]
-    assert set(outcome["left_out"]) == {f"{o}-{m}" for o in ("asvit", "predictor") for m in ("reinforce", "random")}
+    assert set(outcome["left_out"]) == {f"{o}-{m}" for o in OBJECTIVES for m in ("reinforce", "random")}
     first = json.loads((clone / "artifacts/topologies.jsonl").read_text().splitlines()[0])
     assert (first["patch_size"], first["head_dim"]) == (4, 16)
     kendall = json.loads((clone / "metrics/kendall.json").read_text())

@@ -117,13 +117,13 @@ def test_the_offline_report_holds_every_declared_plot_with_its_points(origin):
     run(origin, sys.executable, "-m", "asvit.cli", "report")
     page = (origin / "reports/plots.html").read_text()
     assert "<script" not in page and "src=" not in page
-    declared = {plot_id: next(iter(spec["y"])) for entry in yaml.safe_load((origin / "dvc.yaml").read_text())["plots"]
+    declared = {plot_id: list(spec["y"]) for entry in yaml.safe_load((origin / "dvc.yaml").read_text())["plots"]
                 for plot_id, spec in entry.items()}
-    rows = {path: list(csv.DictReader((origin / path).open())) for path in set(declared.values())}
-    for plot_id, path in declared.items():
+    rows = {path: list(csv.DictReader((origin / path).open())) for paths in declared.values() for path in paths}
+    for plot_id, paths in declared.items():
         section = page.split(f"<section id='{plot_id}'>")[1].split("</section>")[0]
         assert "<svg" in section, plot_id
-        assert f"<summary>{len(rows[path])} data points</summary>" in section, plot_id
+        assert f"<summary>{sum(len(rows[path]) for path in paths)} data points</summary>" in section, plot_id
         assert (origin / f"reports/plots/{plot_id}.svg").is_file()
     first = rows["plots/kendall.csv"][0]
     svg = (origin / "reports/plots/kendall_params.svg").read_text()
