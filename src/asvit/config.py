@@ -461,7 +461,7 @@ class DetectParams(Section):
     workers: int = Field(0, ge=0, description="data-loading processes per training process")
     eval_batch_size: int = Field(8, ge=1)
     examples: int = Field(4, ge=1, description="validation images drawn in plots/detect_examples.png")
-    recipe: Recipe = Recipe(epochs=5, batch_size=8, lr=1e-3, warmup_epochs=1)
+    recipe: Recipe = Recipe(epochs=4, batch_size=8, lr=1e-3, warmup_epochs=1)
     data: DetectDataParams = DetectDataParams()
 
     _known_detector = field_validator("detector")(registered("detector"))
