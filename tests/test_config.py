@@ -61,6 +61,9 @@ def test_the_paper_profile_states_every_key_of_params_yaml():
      "or artifacts/seeds/<objective>-<method>.json of outcome.objectives (asvit, rank_aggregate, predictor) and "
      "outcome.methods (random)"),
     ({"outcome": {"objectives": ["asvit", "asvit"]}}, "outcome.objectives: Value error, a name is listed twice"),
+    ({"space": {"name": "autoformer-embedded"}},
+     "outcome.objectives: the predictor objective scores As-ViT topologies with the ranker fitted on the sampled "
+     "architectures, which in space 'autoformer-embedded' are not As-ViT topologies; drop predictor"),
     ({"outcome": {"objectives": []}}, "outcome.objectives: List should have at least 1 item"),
 ])
 def test_invalid_params_name_the_full_key(data, message):

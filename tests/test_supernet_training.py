@@ -27,7 +27,8 @@ SPACE = AutoFormerSpace((16, 24), (1, 2), (2.0, 3.0), (1, 2), patch_size=8, head
 RECIPE = Recipe(epochs=2, batch_size=16, lr=1e-3, warmup_epochs=0, mixup=0.8, cutmix=1.0, phase_ends=None)
 EMBEDDED = {"space": {"name": "autoformer-embedded", "autoformer_embedded": {
     "patch_size": 8, "head_dim": 8, "embed_dims": [16, 24], "heads": [1, 2], "mlp_ratios": [2.0, 3.0],
-    "depths": [1, 2]}}}
+    "depths": [1, 2]}}, "outcome": {"objectives": ["asvit"]},
+    "grow": {"seed_file": "artifacts/seeds/asvit-reinforce.json"}}
 
 
 @pytest.fixture(scope="module")

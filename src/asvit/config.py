@@ -556,6 +556,14 @@ class Params(Section):
                                  f"{self.space.name!r}")
         return self
 
+    @model_validator(mode="after")
+    def _learned_objective_fits_the_space(self) -> Params:
+        if "predictor" in self.outcome.objectives and self.space.record_format == "autoformer":
+            raise ValueError(f"outcome.objectives: the predictor objective scores As-ViT topologies with the ranker "
+                             f"fitted on the sampled architectures, which in space {self.space.name!r} are not As-ViT "
+                             "topologies; drop predictor from outcome.objectives")
+        return self
+
 
 def format_validation_error(error: ValidationError, source: str) -> str:
     """One line per problem: ``source: key.path: message (got value)``."""

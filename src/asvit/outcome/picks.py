@@ -12,20 +12,19 @@ from pathlib import Path
 
 from ..errors import AsvitError
 from ..models import Architecture
-from .references import REFERENCES, macs_of
 from ..predictors import PREDICTOR
 from ..records import ArchRecord
 from ..scaling import read_seed_topology
 from ..space import AutoFormerArch, Topology
 from ..table import read_ledger, total_seconds
-
-KINDS = ("search", "supernet", "reference")  # what chose a pick
+from .references import REFERENCES, macs_of
 
 
 @dataclass(frozen=True)
 class Pick:
     """One architecture to train: its name (``asvit-reinforce``, ``supernet``, ``deit``, ...), what chose
-    it (one of ``KINDS``) and the seconds of one worker spent finding it (0 for a hand-designed one)."""
+    it (``search``, ``supernet`` or ``reference``) and the seconds of one worker spent finding it (0 for
+    a hand-designed one)."""
 
     name: str
     kind: str
