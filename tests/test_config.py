@@ -57,8 +57,9 @@ def test_the_paper_profile_states_every_key_of_params_yaml():
     ({"space": {"name": "autoformer-tiny"}, "grow": {"seed_file": "artifacts/supernet_seed.json"}},
      "grow.seed_file: the supernet of space 'autoformer-tiny' evolves AutoFormer-space networks"),
     ({"outcome": {"methods": ["random"]}},
-     "grow.seed_file: no stage writes 'artifacts/seeds/predictor-reinforce.json'; expected artifacts/supernet_seed.json "
-     "or artifacts/seeds/<objective>-<method>.json of outcome.objectives (asvit, rank_aggregate, predictor) and "
+     "grow.seed_file: no stage writes 'artifacts/seeds/predictor-reinforce.json'; expected "
+     "artifacts/supernet_seed.json or artifacts/seeds/<objective>-<method>.json of outcome.objectives (asvit, "
+     "rank_aggregate, predictor) and "
      "outcome.methods (random)"),
     ({"outcome": {"objectives": ["asvit", "asvit"]}}, "outcome.objectives: Value error, a name is listed twice"),
     ({"space": {"name": "autoformer-embedded"}},
