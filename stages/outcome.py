@@ -63,7 +63,7 @@ def main() -> None:
     with stage_run("outcome", logged) as run:
         trained = train_groundtruth(distinct_records(picks), DATA, truth.recipe, truth.width, OUT, STATE,
                                     seed=truth.seed, seeds=truth.seeds, key="groundtruth", seconds=SECONDS,
-                                    engine=Engine.from_params(params.executor, truth.workers))
+                                    engine=Engine.from_params(params.executor, truth.workers), desc="outcome")
         rows = pd.read_csv(OUT, dtype={"id": str}).set_index("id")
         sampled = pd.read_csv(TRUTH, dtype={"id": str}).set_index("id")
         summary = outcome_summary(picks, rows, sampled, {p.name: macs(p.arch, *size) for p in picks},

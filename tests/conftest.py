@@ -57,8 +57,7 @@ def origin(tmp_path_factory) -> Path:
     searches = [f"search@{objective}-{method}" for objective in ("asvit", "rank_aggregate", "predictor")
                 for method in ("reinforce", "random")]
     assert sorted(ran(out)) == sorted(["validate", "data", "sample", "score", "groundtruth", "supernet", "predictor",
-                                       "objective@asvit", "objective@rank_aggregate",
-                                       "objective@predictor", "kendall", *searches, "outcome",
+                                       "objectives", "kendall", *searches, "outcome",
                                        "grow", "members", "train", "evaluate", "detect_data", "detect"]), out
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "pipeline outputs")

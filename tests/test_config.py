@@ -66,6 +66,14 @@ def test_the_paper_profile_states_every_key_of_params_yaml():
      "outcome.objectives: the predictor objective scores As-ViT topologies with the ranker fitted on the sampled "
      "architectures, which in space 'autoformer-embedded' are not As-ViT topologies; drop predictor"),
     ({"outcome": {"objectives": []}}, "outcome.objectives: List should have at least 1 item"),
+    ({"outcome": {"family": ["deit"]}, "train": {"models": ["asvit-g00"]}},
+     "outcome.family: a front needs at least two trained members, train.models has 1"),
+    ({"outcome": {"family": ["uniform"], "objectives": ["asvit"]}, "space": {"name": "autoformer-embedded"},
+      "grow": {"seed_file": "artifacts/seeds/asvit-reinforce.json"}, "train": {"models": ["asvit-g00", "asvit-g01"]}},
+     "outcome.family: space 'autoformer-embedded' has no scaling rule"),
+    ({"outcome": {"family": ["deit", "deit"]}}, "outcome.family: Value error, a name is listed twice"),
+    ({"detect": {"pretrained": False}}, "detect.pretrained: unknown key"),
+    ({"detect": {"controls": ["scratch", "scratch"]}}, "detect.controls: Value error, a name is listed twice"),
 ])
 def test_invalid_params_name_the_full_key(data, message):
     with pytest.raises(ConfigError) as error:
@@ -121,15 +129,18 @@ def test_the_rank_aggregate_names_measured_proxies():
     ("outcome.objectives", "accuracy", "search objective"), ("outcome.references", "vgg", "reference"),
     ("grow.tie_break", "coin", "tie break"),
     ("predictor.regressor", "mlp", "regressor"), ("detect.detector", "yolo", "detector"),
+    ("outcome.family", "efficientnet", "baseline family"), ("detect.controls", "imagenet", "detection control"),
 ])
 def test_every_name_is_checked_against_its_live_registry(key, name, kind):
     group, field = key.split(".")
     data = {group: {field: [name] if key in ("proxy.names", "outcome.methods", "outcome.objectives",
-                                             "outcome.references") else name}}
+                                             "outcome.references", "outcome.family", "detect.controls") else name}}
     if key == "proxy.names":
         data["predictor"] = {"aggregate": [name]}
     if group == "outcome":  # the grown seed must be one that the listed searches write
         data["grow"] = {"seed_file": "artifacts/supernet_seed.json"}
+    if key == "outcome.family":  # a front needs two trained members
+        data["train"] = {"models": ["asvit-g00", "asvit-g01"]}
     allowed = ", ".join(live_registries()[kind])
     with pytest.raises(ConfigError, match=f"{key}: Value error, unknown {kind} '{name}'; allowed: {allowed}"):
         parse_params(data, registries=live_registries())

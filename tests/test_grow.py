@@ -239,10 +239,10 @@ def test_the_search_and_grow_stages_write_the_seed_and_the_family(tmp_path, monk
     (tmp_path / "params.yaml").write_text(
         "proxy:\n  image_size: 32\n  repeats: 1\n  num_classes: 10\n  inputs: noise\nsearch:\n  steps: 3\n"
         "grow:\n  proxy_width: 2\n  max_params: 400000\n  target_params: 250000\n  image_size: 32\n"
-        "  seed_file: artifacts/seeds/asvit-reinforce.json\n")
+        "  seed_file: artifacts/seeds/asvit-reinforce.json\noutcome:\n  objectives: [asvit]\n")
     monkeypatch.chdir(tmp_path)
     # one MLflow store for all (conftest's MLFLOW_TRACKING_URI)
-    for stage, arguments in (("objective", ["asvit"]), ("search", ["asvit", "reinforce"]), ("grow", [])):
+    for stage, arguments in (("objectives", []), ("search", ["asvit", "reinforce"]), ("grow", [])):
         monkeypatch.setattr(sys, "argv", [f"{stage}.py", *arguments])
         runpy.run_path(str(ROOT / f"stages/{stage}.py"), run_name="__main__")
     seed = Topology.parse(json.loads((tmp_path / "artifacts/seeds/asvit-reinforce.json").read_text())["seed"])

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from asvit.outcome.family import front_gap
 from asvit.space import Topology
 
 from .dvc_repo import CLEAN, NO_STORE, TINY, dvc, fresh_clone, ran, run, set_param, status
@@ -53,7 +54,7 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     [experiment] = [e for e in client.search_experiments() if e.name == "asvit"]
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags["stage"] for r in runs) == sorted(
-        ["data", "sample", "score", "groundtruth", "supernet", "predictor", *(f"objective@{o}" for o in OBJECTIVES),
+        ["data", "sample", "score", "groundtruth", "supernet", "predictor", "objectives",
          "kendall", *(f"search@{o}-{m}" for o in OBJECTIVES for m in ("reinforce", "random")), "outcome",
          "grow", "train", "evaluate", "detect_data", "detect"])
     assert all(r.data.tags["dvc_experiment"] == "workspace" and len(r.data.tags["git_revision"]) == 40
@@ -78,7 +79,7 @@ def test_each_search_is_its_own_stage_and_a_new_ranker_reruns_only_the_searches_
     dvc(clone, "pull")
     set_param(clone, "predictor", "regressor", "gbr")  # a new ranker: the paper's objective does not read it
     assert set(ran(dvc(clone, "repro", env=NO_STORE))) == {
-        "validate", "predictor", *(f"objective@{o}" for o in OBJECTIVES), "search@predictor-reinforce",
+        "validate", "predictor", "objectives", "search@predictor-reinforce",
         "search@predictor-random", "kendall", "outcome"}
     assert json.loads((clone / "artifacts/objectives/predictor.json").read_text())["ranker"] == json.loads(
         (clone / "artifacts/predictor.json").read_text())
@@ -111,14 +112,46 @@ def test_the_outcome_trains_every_pick_and_an_interrupted_outcome_resumes_to_the
     assert status(clone) == CLEAN
 
 
+def test_the_detection_control_and_the_family_payoff_are_opt_in_stages_that_rerun_nothing_else(origin):
+    clone = fresh_clone(origin, "payoff")
+    dvc(clone, "pull")
+    set_param(clone, "detect", "controls", ["scratch"])  # not the trained backbone's detector again
+    assert ran(dvc(clone, "repro", env=NO_STORE)) == ["validate", "detect_control@scratch"]
+    trained = json.loads((clone / "metrics/detect.json").read_text())
+    control = json.loads((clone / "metrics/detect_control/scratch.json").read_text())
+    assert control["model"] == "asvit-g00-maskrcnn-scratch"
+    assert control["trained_backbone_gain"]["box_ap"] == pytest.approx(trained["box"]["AP"] - control["box"]["AP"])
+    assert (clone / "detector_controls/scratch/asvit-g00-maskrcnn-scratch.pt").is_file()
+
+    set_param(clone, "grow", "target_params", 2_000_000)  # past the seed: a second member
+    dvc(clone, "repro", "grow", env=NO_STORE)
+    members = [json.loads(line)["name"] for line in (clone / "artifacts/family.jsonl").read_text().splitlines()]
+    set_param(clone, "train", "models", members[:2])
+    set_param(clone, "outcome", "family", ["uniform", "deit"])
+    assert {"train", "payoff@uniform", "payoff@deit"} <= set(ran(dvc(clone, "repro", env=NO_STORE)))
+    grown = json.loads((clone / "metrics/train.json").read_text())
+    for family in ("uniform", "deit"):
+        payoff = json.loads((clone / f"metrics/payoff/{family}.json").read_text())
+        assert list(payoff["members"]) == members[:2]
+        for name, member in payoff["members"].items():
+            assert member["grown"]["top1"] == grown[name]["top1"]
+            assert member[family]["macs"] == pytest.approx(member["grown"]["macs"], rel=0.10)
+        rows = list(csv.DictReader((clone / f"plots/payoff/{family}.csv").open()))
+        fronts = {f: [(float(r["macs"]), float(r["top1"])) for r in rows if r["family"] == f]
+                  for f in ("grown", family)}
+        assert payoff["front_gap"] == pytest.approx(front_gap(fronts["grown"], fronts[family]))
+    first = json.loads((clone / "metrics/payoff/uniform.json").read_text())["members"][members[0]]["uniform"]
+    assert first["same_as_grown"] and first["top1"] == grown[members[0]]["top1"]  # the seed itself, not retrained
+    assert status(clone) == CLEAN
+
+
 def test_the_autoformer_space_runs_proxies_ground_truth_and_supernet_end_to_end(origin):
     clone = fresh_clone(origin, "autoformer")
     dvc(clone, "pull")
     set_param(clone, "space", "name", "autoformer-embedded")
     set_param(clone, "outcome", "objectives", ["asvit", "rank_aggregate"])  # the learned ranker scores As-ViT only
     assert set(ran(dvc(clone, "repro", "kendall", "outcome", env=NO_STORE))) == {  # the searches stay cached
-        "validate", "sample", "score", "groundtruth", "supernet", "predictor", "kendall", "objective@asvit",
-        "objective@rank_aggregate", "outcome"}
+        "validate", "sample", "score", "groundtruth", "supernet", "predictor", "kendall", "objectives", "outcome"}
     outcome = json.loads((clone / "metrics/outcome.json").read_text())
     assert list(outcome["picks"]) == ["supernet", "asvit_paper", "deit", "resnet"]
     searched = ("asvit", "rank_aggregate")

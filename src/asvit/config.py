@@ -400,11 +400,15 @@ class OutcomeParams(Section):
                                description="search methods, each run with the same search.steps")
     references: list[str] = Field(default_factory=lambda: ["asvit_paper", "deit", "resnet"],
                                   description="hand-designed networks trained beside the picks")
+    family: list[str] = Field(default_factory=list, description="baseline families trained beside the grown "
+                              "family's members of train.models at their MACs (stages payoff@<family>): "
+                              "uniform | deit; empty: no family payoff")
 
     _known_objectives = field_validator("objectives")(registered("search objective"))
     _known_methods = field_validator("methods")(registered("search method"))
     _known_references = field_validator("references")(registered("reference"))
-    _distinct = field_validator("objectives", "methods", "references")(
+    _known_families = field_validator("family")(registered("baseline family"))
+    _distinct = field_validator("objectives", "methods", "references", "family")(
         classmethod(lambda cls, names: distinct(names)))
 
     def seed_files(self) -> dict[str, str]:
@@ -446,8 +450,9 @@ class DetectDataParams(Section):
 class DetectParams(Section):
     """COCO detection with a trained family member as the backbone of a torchvision detector."""
 
-    backbone: str = Field("asvit-g00", description="a member of artifacts/family.jsonl")
-    pretrained: bool = Field(True, description="start from models/<backbone>.pt (false: from scratch, the control)")
+    backbone: str = Field("asvit-g00", description="a member of artifacts/family.jsonl, trained by train")
+    controls: list[str] = Field(default_factory=list, description="the same detector with another backbone start "
+                                "(stages detect_control@<control>), its AP beside the trained backbone's: scratch")
     detector: str = Field("maskrcnn", description="a registered torchvision detector: maskrcnn | fasterrcnn | "
                           "retinanet | fcos")
     backbone_lr_scale: float = Field(0.1, gt=0, le=1, description="the As-ViT body's learning rate as a fraction "
@@ -465,6 +470,8 @@ class DetectParams(Section):
     data: DetectDataParams = DetectDataParams()
 
     _known_detector = field_validator("detector")(registered("detector"))
+    _known_controls = field_validator("controls")(registered("detection control"))
+    _distinct = field_validator("controls")(classmethod(lambda cls, names: distinct(names)))
 
     @model_validator(mode="after")
     def _sizes(self) -> DetectParams:
@@ -562,6 +569,18 @@ class Params(Section):
             raise ValueError(f"outcome.objectives: the predictor objective scores As-ViT topologies with the ranker "
                              f"fitted on the sampled architectures, which in space {self.space.name!r} are not As-ViT "
                              "topologies; drop predictor from outcome.objectives")
+        return self
+
+    @model_validator(mode="after")
+    def _family_payoff_has_a_family(self) -> Params:
+        if not self.outcome.family:
+            return self
+        if self.space.record_format != "asvit":
+            raise ValueError(f"outcome.family: space {self.space.name!r} has no scaling rule, so no family of its "
+                             "own to pay off (the family grow writes is As-ViT's); use space.name asvit")
+        if len(self.train.models) < 2:
+            raise ValueError(f"outcome.family: a front needs at least two trained members, train.models has "
+                             f"{len(self.train.models)}; e.g. train.models: [asvit-g00, asvit-g01, asvit-g02]")
         return self
 
 

@@ -96,19 +96,26 @@ def _run(jobs: Sequence[TrainingJob], pool: Executor | None) -> Iterator[tuple[d
         yield task_result(future, f"training {job.id}")
 
 
+def training_size(arch: Architecture, width: int) -> Architecture:
+    """``arch`` as it is trained: an As-ViT topology at stage-1 width ``width``, anything else as it is."""
+    return arch.scaled(width=width) if isinstance(arch, Topology) else arch
+
+
 def train_groundtruth(records: Sequence[ArchRecord], data_dir: Path, recipe: Recipe, width: int, out: Path,
                       state_dir: Path, seed: int = 0, progress: bool = True, engine: Engine = Engine(),
-                      key: str = "groundtruth", seeds: int = 1, seconds: Path | None = None) -> dict[str, object]:
+                      key: str = "groundtruth", seeds: int = 1, seconds: Path | None = None,
+                      desc: str = "groundtruth") -> dict[str, object]:
     """Train each record (As-ViT topologies at stage-1 width ``width``, AutoFormer-space networks as
     they are) from seeds ``seed``, ..., ``seed + seeds - 1`` and append its validation accuracies to
     ``out``; every architecture is checked against the recipe and the data before any training.
     ``seconds`` is the ledger of each row's training seconds (see :class:`~asvit.table.ResumableTable`):
-    the summary's mean covers the rows it holds as well as those trained now."""
+    the summary's mean covers the rows it holds as well as those trained now; ``desc`` labels the
+    progress bar."""
     info = dataset_info(data_dir)
     train_size = len(open_classification(data_dir, "train"))
     jobs = []
     for record in records:
-        network = record.arch.scaled(width=width) if isinstance(record.arch, Topology) else record.arch
+        network = training_size(record.arch, width)
         check_fit(recipe, network, info["image_size"], train_size, key=f"{key}.recipe")
         if isinstance(network, AutoFormerArch) and info["image_size"] % network.patch_size:
             raise AsvitError(f"{key}: record {record.id!r} has patch size {network.patch_size}, which does not "
@@ -123,7 +130,7 @@ def train_groundtruth(records: Sequence[ArchRecord], data_dir: Path, recipe: Rec
                                                            "code": source_digest(*TRAINING_CODE)}, seconds)
         done = table.resume({job.id: job.arch for job in jobs})
         todo = [job for job in jobs if job.id not in done]
-        for row, train_seconds in tqdm(_run(todo, pool), total=len(todo), desc="groundtruth", unit="arch",
+        for row, train_seconds in tqdm(_run(todo, pool), total=len(todo), desc=desc, unit="arch",
                                        disable=not progress):
             table.append(row, {"train": train_seconds})
     return {"topologies": len(records), "trained_now": len(todo), "resumed": len(done),

@@ -1,8 +1,9 @@
 """Validation of ``params.yaml`` against the live registries: every name (space, data source,
-proxy, search method and objective, reference network, tie break, regressor, detector) must be registered, and an
-AutoFormer space's patch must divide the image sides. The ``validate`` stage runs it before any
-other stage; the schema itself (:mod:`asvit.config`) imports nothing of the library, so a stage
-that loads its params depends on no registry it does not use."""
+proxy, search method and objective, reference network, baseline family, tie break, regressor, detector,
+detection control) must be registered, and an AutoFormer space's patch must divide the image sides.
+The ``validate`` stage runs it before any other stage; the schema itself (:mod:`asvit.config`)
+imports nothing of the library, so a stage that loads its params depends on no registry it does not
+use."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 from .config import DEFAULT_PARAMS, Params, load_params
 from .data.sources import SOURCES
-from .detect.backbone import DETECTORS
+from .detect.backbone import CONTROLS, DETECTORS
+from .outcome.family import BASELINE_FAMILIES
 from .outcome.references import REFERENCES
 from .predictors import REGRESSORS
 from .proxies import PROXIES
@@ -23,8 +25,8 @@ from .space import SPACES
 
 def live_registries() -> dict[str, Registry]:
     """Every registry a params name is checked against, by the kind of component it holds."""
-    return {r.kind: r for r in (SPACES, SOURCES, PROXIES, SEARCH_METHODS, OBJECTIVES, REFERENCES, TIE_BREAKS,
-                                REGRESSORS, DETECTORS)}
+    return {r.kind: r for r in (SPACES, SOURCES, PROXIES, SEARCH_METHODS, OBJECTIVES, REFERENCES, BASELINE_FAMILIES,
+                                TIE_BREAKS, REGRESSORS, DETECTORS, CONTROLS)}
 
 
 def validate_params(path: Path | str = DEFAULT_PARAMS) -> Params:

@@ -25,6 +25,7 @@ from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastL
 
 from ..models import ASViT
 from ..registry import Registry
+from ..space import Topology
 
 STRIDES = (4, 8, 16, 32)
 
@@ -109,17 +110,22 @@ def build_detector(name: str, body: ASViT, num_classes: int, out_channels: int =
     return spec.build(backbone, num_classes, **kwargs)
 
 
-def detection_backbone(name: str, pretrained: bool, family: Path, models: Path) -> ASViT:
+CONTROLS: Registry[Callable[[Topology], ASViT]] = Registry("detection control", {
+    "scratch": lambda topology: ASViT(topology, num_classes=1),
+})
+"""Other starts of the detection backbone, trained beside the trained one to measure what its training
+is worth: ``scratch``, a fresh initialisation of the same topology."""
+
+
+def detection_backbone(name: str, family: Path, models: Path, control: str | None = None) -> ASViT:
     """The As-ViT network of family member ``name``: the trained weights of ``models/<name>.pt``, or
-    a fresh initialisation of its topology (``pretrained`` false, the control). Errors name
-    ``detect.backbone``."""
+    the start of :data:`CONTROLS` ``control``. Errors name ``detect.backbone``."""
     from ..train import TrainError, load_model, select_members
 
     [topology] = select_members(family, [name], key="detect.backbone").values()
-    if not pretrained:
-        return ASViT(topology, num_classes=1)
+    if control is not None:
+        return CONTROLS.lookup(control)(topology)
     path = models / f"{name}.pt"
     if not path.is_file():
-        raise TrainError(f"detect.backbone: {name} was not trained ({path} not found); add it to train.models "
-                         "or set detect.pretrained: false")
+        raise TrainError(f"detect.backbone: {name} was not trained ({path} not found); add it to train.models")
     return load_model(path).model

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AsvitError
+from ..groundtruth import training_size
 from ..models import Architecture
 from ..predictors import PREDICTOR
 from ..records import ArchRecord
 from ..scaling import read_seed_topology
-from ..space import AutoFormerArch, Topology
+from ..space import AutoFormerArch
 from ..table import read_ledger, total_seconds
 from .references import REFERENCES, macs_of
 
@@ -38,11 +39,6 @@ class Pick:
 
     def record(self) -> ArchRecord:
         return ArchRecord(self.id, self.arch, {})
-
-
-def training_size(arch: Architecture, width: int) -> Architecture:
-    """``arch`` as it is trained: an As-ViT topology at stage-1 width ``width``, anything else as it is."""
-    return arch.scaled(width=width) if isinstance(arch, Topology) else arch
 
 
 def macs(arch: Architecture, width: int, image_size: int, num_classes: int) -> int:

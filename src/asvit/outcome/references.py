@@ -60,7 +60,7 @@ def deit_at(target_macs: int, image_size: int, num_classes: int) -> DeiTArch:
             block, rest = _deit_block_and_rest(patch, DEIT_WIDTHS[i], image_size, num_classes)
             return rest + depth * block
 
-        i, reached = _closest(macs, target_macs, 0, len(DEIT_WIDTHS) - 1)
+        i, reached = closest(macs, target_macs, 0, len(DEIT_WIDTHS) - 1)
         return DeiTArch(patch, DEIT_WIDTHS[i], depth, deit_heads(DEIT_WIDTHS[i])), reached
 
     return _first_within(map(at_depth, DEIT_DEPTHS), target_macs, image_size, "DeiT")
@@ -72,7 +72,7 @@ def resnet_at(target_macs: int, image_size: int, num_classes: int) -> ResNetArch
     stage (small budgets, where a step of c moves ResNet-18's MACs by more than 20%)."""
 
     def at_layers(layers: tuple[int, ...]) -> tuple[ResNetArch, int]:
-        c, reached = _closest(lambda c: macs_of(_resnet(layers, c), image_size, num_classes), target_macs,
+        c, reached = closest(lambda c: macs_of(_resnet(layers, c), image_size, num_classes), target_macs,
                               1, MAX_RESNET_WIDTH)
         return _resnet(layers, c), reached
 
@@ -104,7 +104,7 @@ def _resnet(layers: tuple[int, ...], c: int) -> ResNetArch:
     return ResNetArch(layers, (c, 2 * c, 4 * c, 8 * c))
 
 
-def _closest(macs: Callable[[int], int], target: int, low: int, high: int) -> tuple[int, int]:
+def closest(macs: Callable[[int], int], target: int, low: int, high: int) -> tuple[int, int]:
     """The k in ``low..high`` whose ``macs(k)`` (increasing in k) is closest to ``target``, the smaller
     on a tie, and its MACs: bisection for the first k at or above the target, then it or the one below."""
     macs, k, above = cache(macs), low, high

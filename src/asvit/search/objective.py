@@ -7,7 +7,7 @@
 - ``predictor``: r_t = the accuracy the learned ranker (``artifacts/predictor.json``) predicts from
   the topology's log proxies and decisions; the best topology has the largest prediction.
 
-A bad topology (a proxy NaN) gets the lowest reward given so far. The ``objective@<name>`` stage writes
+A bad topology (a proxy NaN) gets the lowest reward given so far. The ``objectives`` stage writes
 the objective's description (:func:`objective_spec`) to ``artifacts/objectives/<name>.json``, which
 the searches read (:func:`make_objective`): a search re-runs only when what it maximises changes.
 """

@@ -22,11 +22,11 @@ def select_members(path: Path | str, names: Sequence[str], key: str = "train.mod
     return {n: family[n] for n in names}
 
 
-def check_members(path: Path | str, models: Sequence[str], backbone: str, pretrained: bool) -> None:
-    """``train.models`` and ``detect.backbone`` name members of the family at ``path``, and a pretrained
-    backbone is among the trained models; the error names the key."""
+def check_members(path: Path | str, models: Sequence[str], backbone: str) -> None:
+    """``train.models`` and ``detect.backbone`` name members of the family at ``path``, and the backbone
+    is among the trained models; the error names the key."""
     select_members(path, models)
     select_members(path, [backbone], key="detect.backbone")
-    if pretrained and backbone not in models:
+    if backbone not in models:
         raise TrainError(f"detect.backbone: {backbone} is not in train.models ({', '.join(models)}), so it has no "
-                         "trained weights; add it there or set detect.pretrained: false")
+                         "trained weights; add it there")
