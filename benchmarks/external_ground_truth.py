@@ -2,14 +2,19 @@
 ViTs of ViT-Bench-101 in ``../shared/benchmarks/vitbench101_autoformer.jsonl``.
 
     python benchmarks/external_ground_truth.py [--image-size 224] [--repeats 1] [--limit N] [--workers W]
-        [--fit 50] [--splits 10]
+        [--fit 50] [--splits 10] [--curve 8,16,32,64,100] [--draws 10] [--curve-ranker ridge]
 
 Scores are written to (and resumed from) ``benchmarks/results/vitbench101_scores.csv``. The first
 tables give Kendall tau with its bootstrap 95% interval and Spearman rho of each proxy against each
 accuracy column, with parameter count and FLOPs always beside the proxies. The last one judges the
 predictors: the learned rankers fitted on ``--fit`` random architectures and evaluated on the rest,
 and the training-free rank aggregation, each beside FLOPs and #params on the same held-out
-architectures, mean Kendall tau over ``--splits`` random splits. The headroom table bounds what any
+architectures, mean Kendall tau over ``--splits`` random splits; ``auto`` chooses its regressor and
+feature groups by 5-fold cross-validation on the fitted architectures alone, and what it chose is
+counted. The learning curves give, per column, the held-out tau of ``--curve-ranker`` fitted on N
+labelled architectures chosen at random or by greedy k-center over the decisions, beside FLOPs on the
+same held-out sets (``--draws`` draws each), and the fewest labels at which it beats FLOPs by more
+than the 95% interval of the paired difference. The headroom table bounds what any
 linear ranker of the same features could reach: a pairwise logistic ranker (the smooth surrogate of
 Kendall tau) fitted on every architecture and judged on them (in-sample, an optimistic bound) and
 5-fold cross-validated (fitted on four fifths), beside FLOPs on the same folds.
@@ -29,7 +34,10 @@ from sklearn.preprocessing import StandardScaler
 
 from asvit.correlation import agreement_table, format_agreements, read_scores, read_truth
 from asvit.executor import Engine
-from asvit.predictors import REGRESSORS, feature_table, fit_ranker, predict_with, rank_aggregate
+from asvit.cli import parse_counts
+from asvit.features import feature_table
+from asvit.predictors import (AUTO, REGRESSORS, candidate_tables, curve_summary, fit_ranker, format_curve,
+                              learning_curve, predict_with, rank_aggregate, ranker_inputs)
 from asvit.proxies import PROXIES
 from asvit.proxies.scoring import ScoreSettings, score_file
 from asvit.records import read_records
@@ -52,6 +60,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes measuring in parallel")
     parser.add_argument("--fit", type=int, default=50, help="architectures each learned ranker is fitted on")
     parser.add_argument("--splits", type=int, default=10, help="random fit / held-out splits averaged")
+    parser.add_argument("--curve", type=parse_counts, default=[8, 16, 32, 64, 100],
+                        help="labelled architectures of the learning curves")
+    parser.add_argument("--draws", type=int, default=10, help="draws averaged at each point of a learning curve")
+    parser.add_argument("--curve-ranker", default="ridge", help="the ranker of the learning curves")
     args = parser.parse_args()
 
     records = read_records(args.truth, "autoformer")[: args.limit]
@@ -69,32 +81,50 @@ def main() -> None:
         print(format_agreements(agreement_table(scores, read_truth(args.truth, column))))
     table = pd.read_csv(args.out, dtype={"id": str}).set_index("id")
     features = feature_table(table, list(scores.columns))
-    held_out = {column: held_out_taus(features, scores, read_truth(args.truth, column), args.fit, args.splits)
-                for column in TRUTH_COLUMNS}
+    held_out, chosen = {}, {}
+    for column in TRUTH_COLUMNS:
+        held_out[column], chosen[column] = held_out_taus(table, scores, read_truth(args.truth, column), args.fit,
+                                                         args.splits)
     print(f"\nmean Kendall tau on the held-out architectures ({args.splits} random splits, learned rankers "
           f"fitted on {args.fit}):")
     print(format_held_out(pd.DataFrame(held_out).T))
+    print("\nwhat auto chose (splits per choice):")
+    for column, counts in chosen.items():
+        print(f"{column:<20}" + ", ".join(f"{name} {count}" for name, count in counts.items()))
+    for column in TRUTH_COLUMNS:
+        curve = learning_curve(table, list(scores.columns), read_truth(args.truth, column), args.curve_ranker,
+                               args.curve, args.draws)
+        print(f"\nlearning curve of {args.curve_ranker} on {column} (mean over {args.draws} draws):")
+        print(format_curve(curve_summary(curve)))
     bounds = {column: headroom(features, read_truth(args.truth, column)) for column in TRUTH_COLUMNS}
     print("\nheadroom: the best linear pairwise ranker of the same features, in-sample and 5-fold, beside FLOPs:")
     print(format_held_out(pd.DataFrame(bounds).T))
 
 
-def held_out_taus(features: pd.DataFrame, scores: pd.DataFrame, truth: pd.Series, fit: int,
-                  splits: int) -> dict[str, float]:
+def held_out_taus(table: pd.DataFrame, scores: pd.DataFrame, truth: pd.Series, fit: int,
+                  splits: int) -> tuple[dict[str, float], dict[str, int]]:
     """Mean over ``splits`` random splits of the Kendall tau on the architectures outside a random
-    ``fit`` of them: each learned ranker (fitted on the ``fit``), the rank aggregation, FLOPs, #params."""
-    rows = truth.dropna().index.intersection(features.dropna().index)
+    ``fit`` of them: each learned ranker and ``auto`` (fitted on the ``fit``), the rank aggregation, FLOPs,
+    #params; and how often ``auto`` chose each regressor and feature groups."""
+    proxies = list(scores.columns)
+    rows = truth.dropna().index.intersection(feature_table(table, proxies).dropna().index)
     taus: dict[str, list[float]] = {}
+    chosen_by_auto: dict[str, int] = {}
     for split in range(splits):
         chosen = np.random.default_rng(split).permutation(len(rows))
         fitted, held = rows[chosen[:fit]], rows[chosen[fit:]]
-        predicted = {name: predict_with(fit_ranker(features.loc[fitted], truth.loc[fitted], name, split),
-                                        features.loc[held]) for name in REGRESSORS}
+        predicted = {}
+        for name in [*REGRESSORS, AUTO]:
+            tables = {c: t.loc[fitted] for c, t in candidate_tables(table, proxies, name).items()}
+            saved = fit_ranker(tables, truth.loc[fitted], seed=split)
+            predicted[name] = predict_with(saved, ranker_inputs(saved, table.loc[held], proxies))
+        choice = f"{saved['regressor']}:{'+'.join(saved['groups'])}"
+        chosen_by_auto[choice] = chosen_by_auto.get(choice, 0) + 1
         predicted["rank_aggregate"] = rank_aggregate(scores.loc[held], AGGREGATE)
         predicted["flops"], predicted["params"] = scores.loc[held, "flops"], scores.loc[held, "params"]
         for name, values in predicted.items():
             taus.setdefault(name, []).append(float(stats.kendalltau(values, truth.loc[held]).statistic))
-    return {name: float(np.mean(values)) for name, values in taus.items()}
+    return {name: float(np.mean(values)) for name, values in taus.items()}, chosen_by_auto
 
 
 def pairwise_ranker(x: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ TINY = {"data": {"train_size": 64, "val_size": 32, "num_classes": 3},
         "supernet": {"heldout": 16, "recipe": {"epochs": 1, "batch_size": 16, "warmup_epochs": 0},
                      "evolution": {"population": 4, "generations": 2, "parents": 2, "mutations": 1, "crossovers": 1}},
         "kendall": {"resamples": 50, "top_k": [2, 3]},
-        "predictor": {"folds": 2},
+        "predictor": {"folds": 2, "curve": [2], "curve_draws": 2},
         "search": {"steps": 3},
         "grow": {"max_params": 3_000_000, "target_params": 1, "image_size": 32,
                  "seed_file": "artifacts/seeds/asvit-reinforce.json"},  # a family that does not follow the ground truth

@@ -73,6 +73,9 @@ def test_the_paper_profile_states_every_key_of_params_yaml():
      "outcome.family: space 'autoformer-embedded' has no scaling rule"),
     ({"outcome": {"family": ["deit", "deit"]}}, "outcome.family: Value error, a name is listed twice"),
     ({"detect": {"pretrained": False}}, "detect.pretrained: unknown key"),
+    ({"sample": {"labels": "clustered"}}, "sample.labels: Input should be 'random' or 'diverse'"),
+    ({"predictor": {"curve": [1, 8]}}, "predictor.curve.0: Input should be greater than or equal to 2"),
+    ({"sample": {"count": 16}}, "predictor.curve: [16, 24] labelled architectures leave none of the 16 sampled"),
     ({"detect": {"controls": ["scratch", "scratch"]}}, "detect.controls: Value error, a name is listed twice"),
 ])
 def test_invalid_params_name_the_full_key(data, message):
@@ -128,7 +131,8 @@ def test_the_rank_aggregate_names_measured_proxies():
     ("proxy.names", "magic", "proxy"), ("outcome.methods", "bayes", "search method"),
     ("outcome.objectives", "accuracy", "search objective"), ("outcome.references", "vgg", "reference"),
     ("grow.tie_break", "coin", "tie break"),
-    ("predictor.regressor", "mlp", "regressor"), ("detect.detector", "yolo", "detector"),
+    ("predictor.regressor", "mlp", "regressor"), ("predictor.regressor", "lasso", "regressor"),
+    ("detect.detector", "yolo", "detector"),
     ("outcome.family", "efficientnet", "baseline family"), ("detect.controls", "imagenet", "detection control"),
 ])
 def test_every_name_is_checked_against_its_live_registry(key, name, kind):

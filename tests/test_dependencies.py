@@ -99,7 +99,8 @@ def test_a_code_edit_changes_exactly_the_stages_that_run_it(pulled, path, module
         changed = json.loads(dvc(pulled, "status", "--json"))
     finally:
         edited.write_text(original)
-    expected = stages_running(module)
+    present = {name.split("@")[0] for name in yaml.safe_load((pulled / "dvc.lock").read_text())["stages"]}
+    expected = stages_running(module) & present  # not the opt-in matrices over empty lists (payoff, detect_control)
     assert {name.split("@")[0] for name in changed} == expected, (path, changed)  # search@asvit-reinforce: search
     assert among <= expected
     for name, changes in changed.items():

@@ -1,6 +1,8 @@
 import json
 import random
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from asvit.records import RecordError, sample_records
@@ -101,6 +103,29 @@ def test_sampling_an_autoformer_space_draws_distinct_records_within_its_size():
     assert all(r["patch_size"] == 4 and r["head_dim"] == 8 for r in records)
     with pytest.raises(RecordError, match="cannot draw 13 distinct architectures from an AutoFormer space of 12"):
         sample_records(space, 13, seed=0)
+
+
+@pytest.mark.parametrize("space", ["asvit", AutoFormerSpace((16, 24, 32), (1, 2, 3), (2.0, 3.0, 4.0), (2, 3, 4))])
+def test_diverse_labels_lie_farther_apart_than_uniform_draws(space):
+    from asvit.features import architecture_features, sample_labelled
+    from asvit.records import record_text
+
+    def decisions(records) -> np.ndarray:
+        return pd.DataFrame([architecture_features(record_text(r)) for r in records]).to_numpy(float)
+
+    reference = decisions(sample_records(space, 160, seed=99))  # one scale for every set compared
+    varying = reference.std(axis=0) > 0
+
+    def closest_pair(records) -> float:  # what greedy k-center keeps large
+        x = (decisions(records)[:, varying] - reference[:, varying].mean(axis=0)) / reference[:, varying].std(axis=0)
+        return float(min(np.linalg.norm(a - b) for i, a in enumerate(x) for b in x[i + 1:]))
+
+    diverse = sample_labelled(space, 16, seed=0, labels="diverse")
+    assert [r["id"] for r in diverse] == [f"arch-{i:04d}" for i in range(16)]
+    assert len({record_text(r) for r in diverse}) == 16
+    assert diverse == sample_labelled(space, 16, seed=0, labels="diverse")
+    assert sample_labelled(space, 16, seed=0) == sample_records(space, 16, seed=0)
+    assert closest_pair(diverse) > max(closest_pair(sample_records(space, 16, seed)) for seed in range(3))
 
 
 def test_one_line_cannot_ask_for_a_network_past_the_space_bounds(tmp_path):

@@ -73,31 +73,54 @@ def _run_kendall(args: argparse.Namespace) -> None:
         args.out.write_text(json.dumps({k: v.to_dict() for k, v in table.items()}, indent=2) + "\n")
 
 
+def parse_counts(text: str) -> list[int]:
+    """``8,16,32``: numbers of labelled architectures, each at least 2."""
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if min(sizes) < 2:
+        raise argparse.ArgumentTypeError(f"a ranker needs at least 2 labelled architectures, got {text!r}")
+    return sizes
+
+
 def _add_predict(parser: argparse.ArgumentParser) -> None:
-    from .predictors import REGRESSORS
+    from .predictors import RANKERS
 
     parser.add_argument("--fit", type=Path, required=True, help="ground truth: CSV or JSON lines, by id")
     parser.add_argument("--truth-column", required=True, help="accuracy column to fit")
     parser.add_argument("--scores", type=Path, required=True, help="score CSV written by `asvit score`")
     parser.add_argument("--out", type=Path, required=True, help="predictions CSV to write")
-    parser.add_argument("--regressor", choices=list(REGRESSORS), default="ridge")
+    parser.add_argument("--regressor", choices=list(RANKERS), default="ridge",
+                        help="a regressor, or auto: chosen with the feature groups by inner cross-validation")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds of the reported tau")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", type=Path, help="also write the fitted ranker as JSON")
+    parser.add_argument("--learning-curve", type=parse_counts, metavar="N,N,...",
+                        help="also the held-out tau when fitted on N labelled architectures, chosen at random or by "
+                        "k-center, beside FLOPs (written to OUT with suffix .curve.csv)")
+    parser.add_argument("--draws", type=int, default=10, help="draws averaged at each point of the learning curve")
 
 
 def _run_predict(args: argparse.Namespace) -> None:
-    from .correlation import rank_agreement, read_truth
-    from .predictors import learned_ranking
+    from .correlation import rank_agreement, read_score_table, read_scores, read_truth
+    from .predictors import curve_summary, format_curve, learned_ranking, learning_curve
 
-    saved, predictions = learned_ranking(args.scores, read_truth(args.fit, args.truth_column), args.regressor,
-                                         args.folds, args.seed)
+    truth = read_truth(args.fit, args.truth_column)
+    saved, predictions = learned_ranking(args.scores, truth, args.regressor, args.folds, args.seed)
     predictions.to_csv(args.out, index_label="id")
     if args.model:
         args.model.write_text(json.dumps(saved, indent=1) + "\n")
     cv = rank_agreement(predictions["cv_prediction"], predictions["truth"])
     print(f"fitted on {saved['fitted_on']} architectures, predicted {len(predictions)} into {args.out}; "
           f"{args.folds}-fold Kendall tau {cv.kendall_tau:.3f} [{cv.kendall_ci.low:.3f}, {cv.kendall_ci.high:.3f}]")
+    if args.learning_curve:
+        curve = learning_curve(read_score_table(args.scores), list(read_scores(args.scores).columns), truth,
+                               args.regressor, args.learning_curve, args.draws, folds=args.folds, seed=args.seed)
+        path = args.out.with_suffix(".curve.csv")
+        curve.to_csv(path, index=False)
+        print(f"learning curve ({args.draws} draws each; written to {path}):")
+        print(format_curve(curve_summary(curve)))
 
 
 def _add_report(parser: argparse.ArgumentParser) -> None:

@@ -90,6 +90,8 @@ class SpaceParams(Section):
 class SampleParams(Section):
     count: int = Field(32, ge=1, description="number of distinct architectures to draw")
     seed: int = 0
+    labels: Literal["random", "diverse"] = Field("random", description="random: drawn uniformly; diverse: greedy "
+                                                 "k-center over the decisions of 10 x count drawn uniformly")
 
 
 def at_most(limit: str, key: str) -> Any:
@@ -379,10 +381,13 @@ class PredictorParams(Section):
 
     aggregate: list[str] = Field(default_factory=lambda: ["length_distortion", "ntk_cond", "flops"], min_length=1,
                                  description="proxies of the rank aggregation sum_m log(r_m / N) (AZ-NAS)")
-    regressor: str = Field("ridge", description="the learned ranker: ridge regression or "
-                                               "gradient-boosted trees (scikit-learn)")
+    regressor: str = Field("ridge", description="the learned ranker: ridge | gbr | forest (scikit-learn), or "
+                                               "auto: the regressor and feature groups chosen by cross-validation")
     folds: int = Field(5, ge=2, description="cross-validation folds of the learned ranker's tau")
     seed: int = 0
+    curve: list[Annotated[int, Field(ge=2)]] = Field(default_factory=lambda: [8, 16, 24], description="numbers of "
+                                                     "labelled architectures of the learning curve (empty: none)")
+    curve_draws: int = Field(10, ge=2, description="random draws averaged at each point of the learning curve")
 
     _known_regressor = field_validator("regressor")(registered("regressor"))
     _known_proxies = field_validator("aggregate")(registered("proxy"))
@@ -466,7 +471,7 @@ class DetectParams(Section):
     workers: int = Field(0, ge=0, description="data-loading processes per training process")
     eval_batch_size: int = Field(8, ge=1)
     examples: int = Field(4, ge=1, description="validation images drawn in plots/detect_examples.png")
-    recipe: Recipe = Recipe(epochs=4, batch_size=8, lr=1e-3, warmup_epochs=1)
+    recipe: Recipe = Recipe(epochs=3, batch_size=8, lr=1e-3, warmup_epochs=1)
     data: DetectDataParams = DetectDataParams()
 
     _known_detector = field_validator("detector")(registered("detector"))
@@ -518,6 +523,14 @@ class Params(Section):
         if over:
             raise ValueError(f"kendall.top_k: {over} exceed the {self.sample.count} sampled architectures "
                              "(sample.count)")
+        return self
+
+    @model_validator(mode="after")
+    def _curve_within_the_sample(self) -> Params:
+        over = [n for n in self.predictor.curve if n >= self.sample.count]
+        if over:
+            raise ValueError(f"predictor.curve: {over} labelled architectures leave none of the {self.sample.count} "
+                             "sampled (sample.count) to judge the ranker on")
         return self
 
     @model_validator(mode="after")

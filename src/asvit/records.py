@@ -103,3 +103,10 @@ def sample_records(space: str | AutoFormerSpace, count: int, seed: int) -> list[
     else:
         raise RecordError(f"unknown space {space!r}; expected 'asvit' or an AutoFormerSpace")
     return [{"id": f"arch-{i:04d}", **body} for i, body in enumerate(bodies)]
+
+
+def record_text(record: dict[str, Any]) -> str:
+    """A sampled record's architecture as a score table writes it: the topology, or the JSON record."""
+    if "topology" in record:
+        return record["topology"]
+    return json.dumps({k: v for k, v in record.items() if k != "id"})

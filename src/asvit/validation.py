@@ -14,7 +14,7 @@ from .data.sources import SOURCES
 from .detect.backbone import CONTROLS, DETECTORS
 from .outcome.family import BASELINE_FAMILIES
 from .outcome.references import REFERENCES
-from .predictors import REGRESSORS
+from .predictors import RANKERS
 from .proxies import PROXIES
 from .registry import Registry
 from .search.objective import OBJECTIVES
@@ -26,7 +26,7 @@ from .space import SPACES
 def live_registries() -> dict[str, Registry]:
     """Every registry a params name is checked against, by the kind of component it holds."""
     return {r.kind: r for r in (SPACES, SOURCES, PROXIES, SEARCH_METHODS, OBJECTIVES, REFERENCES, BASELINE_FAMILIES,
-                                TIE_BREAKS, REGRESSORS, DETECTORS, CONTROLS)}
+                                TIE_BREAKS, RANKERS, DETECTORS, CONTROLS)}
 
 
 def validate_params(path: Path | str = DEFAULT_PARAMS) -> Params:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from ..errors import AsvitError
-from ..predictors import feature_table, predict_with, rank_aggregate
+from ..predictors import predict_with, rank_aggregate, ranker_inputs
 from ..registry import Registry
 from ..space import Topology
 from .ranking import rank_select
@@ -147,7 +147,7 @@ class RankAggregateObjective(_ScoredObjective):
 
 class PredictorObjective(_ScoredObjective):
     """The accuracy predicted by a ranker saved by :func:`asvit.predictors.fit_ranker`; its inputs are
-    the log proxies it was fitted on (measured here as in ``score``) and the topology's decisions."""
+    its feature groups over the proxies it was fitted on (measured here as in ``score``)."""
 
     def __init__(self, ranker: Mapping[str, Any]) -> None:
         super().__init__()
@@ -156,7 +156,7 @@ class PredictorObjective(_ScoredObjective):
         self.proxies = tuple(dict.fromkeys([*REWARD_METRICS, *self.fitted]))
 
     def scores(self, candidates: Sequence[Candidate]) -> pd.Series:
-        return predict_with(self.ranker, feature_table(_table(candidates, self.proxies), self.fitted))
+        return predict_with(self.ranker, ranker_inputs(self.ranker, _table(candidates, self.proxies), self.fitted))
 
     def latest(self) -> float:
         return float(self.scores(self.measured[-1:]).iloc[0])
