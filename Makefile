@@ -31,6 +31,7 @@ bench: $(STAMP)
 	python benchmarks/design_cost.py
 	python benchmarks/progressive_tokens.py
 	python benchmarks/executor_overhead.py
+	python benchmarks/latency_budget.py
 
 clean:
 	rm -rf $(VENV)

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from asvit.atomic import write_csv, write_json
 from asvit.config import load_params
+from asvit.deploy import LatencySettings
 from asvit.errors import AsvitError, exit_on_user_error
 from asvit.executor import Engine
 from asvit.proxies.scoring import ScoreSettings
+from asvit.scaling import seed_latency_limit
 from asvit.search.objective import make_objective
 from asvit.search.reward import REWARD_METRICS
 from asvit.search.runner import HISTORY_COLUMNS, run_search
@@ -39,6 +41,9 @@ def main(objective_name: str, method: str) -> None:
         raise AsvitError(f"outcome.objectives: {spec_path} does not describe {objective_name!r}; "
                          f"run the objective stage first (dvc repro search@{name})")
     objective = make_objective(spec, params.search.reward_window)
+    limit = params.search.max_latency_ms
+    too_slow = (seed_latency_limit(limit, params.grow, params.proxy.num_classes,
+                                   LatencySettings.from_params(params.hardware)) if limit is not None else None)
     settings = ScoreSettings.from_params(params.proxy, DATA)
     engine = Engine.from_params(params.executor, params.proxy.workers)
     out = Path(f"artifacts/seeds/{name}.json")
@@ -46,12 +51,16 @@ def main(objective_name: str, method: str) -> None:
     metrics = Path(f"metrics/search/{name}.json")
     seconds = Path(f"metrics/seconds/search/{name}.json")
     logged = {"search": {**params.search.model_dump(), "objective": objective_name, "method": method},
-              "proxy": params.proxy.model_dump(exclude={"names"})}
+              "proxy": params.proxy.model_dump(exclude={"names"}),
+              **({"hardware": params.hardware.model_dump()} if too_slow else {})}
     with stage_run(f"search@{name}", logged) as run, ProxyScorer(settings, engine) as scorer:
         result = run_search(params.search, scorer, scorer.description, Path(f"checkpoints/search/{name}"),
-                            objective=objective, method=method, cache_dir=CACHE)
+                            objective=objective, method=method, cache_dir=CACHE, too_slow=too_slow)
         summary = {"seed": result.seed_topology.seed_string(), "method": method, "objective": objective_name,
                    "proxies": {m: result.values[m] for m in REWARD_METRICS}, "steps": result.steps}
+        if too_slow and too_slow(result.seed_topology):
+            print(f"warning: search.max_latency_ms: the seed {summary['seed']} itself is over "
+                  f"{limit} ms (the policy's most likely topology was never penalised)")
         write_json(out, summary)
         recorded = read_ledger(seconds)
         ledger = {topology: recorded.get(topology, spent) for topology, spent in result.ledger.items()}

@@ -58,7 +58,8 @@ def origin(tmp_path_factory) -> Path:
                 for method in ("reinforce", "random")]
     assert sorted(ran(out)) == sorted(["validate", "data", "sample", "score", "groundtruth", "supernet", "predictor",
                                        "objectives", "kendall", *searches, "outcome",
-                                       "grow", "members", "train", "evaluate", "detect_data", "detect"]), out
+                                       "grow", "members", "train", "export", "evaluate", "detect_data",
+                                       "detect"]), out
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "pipeline outputs")
     dvc(repo, "push")

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from asvit.deploy import LatencySettings
 from asvit.models import AutoFormerViT
 from asvit.models.autoformer import relative_indices
 from asvit.proxies import PROXIES
@@ -176,7 +177,7 @@ def test_flops_count_the_relative_position_products():
 
 
 def _inputs():
-    return ScoreSettings(image_size=32, batch_size=6).inputs()
+    return ScoreSettings(image_size=32, batch_size=6, latency=LatencySettings(image_size=32)).inputs()
 
 
 @pytest.mark.parametrize("name", sorted(PROXIES))

@@ -28,7 +28,7 @@ def test_the_paper_profile_states_every_key_of_params_yaml():
     paper = flatten(yaml.safe_load((ROOT / "configs/paper.yaml").read_text()))
     assert sorted(set(params) - set(paper)) == []
     loaded = validate_params(ROOT / "configs/paper.yaml")
-    assert (loaded.proxy.image_size, loaded.grow.target_params, loaded.data.num_classes) == (224, 80_000_000, 1000)
+    assert (loaded.proxy.image_size, loaded.grow.targets, loaded.data.num_classes) == (224, [80_000_000], 1000)
 
 
 @pytest.mark.parametrize("data, message", [

@@ -166,7 +166,7 @@ def shape(member) -> tuple[tuple[int, ...], int]:
 
 
 def test_growth_stops_once_a_member_reaches_the_target():
-    result = grow(GrowParams(target_params=300_000, max_params=10**9))
+    result = grow(GrowParams(targets=[300_000], max_params=10**9))
     assert result.stop_reason == TARGET_REACHED
     # h: 8 -> round(9.6) = 10 -> 12 -> round(14.4) = 14; params 1000 * blocks * 4h
     assert [shape(m) for m in result.members] == [((1, 1, 1, 1), 8), ((1, 2, 1, 1), 10), ((1, 3, 1, 1), 12),
@@ -179,13 +179,13 @@ def test_growth_stops_once_a_member_reaches_the_target():
 
 
 def test_growth_stops_when_no_candidate_fits():
-    result = grow(GrowParams(target_params=300_000, max_params=300_000))
+    result = grow(GrowParams(targets=[300_000], max_params=300_000))
     assert result.stop_reason == NOTHING_FITS  # after (1,3,1,1) at h 12, every candidate has > 350k
     assert [shape(m) for m in result.members][-1] == ((1, 3, 1, 1), 12)
 
 
 def test_candidates_over_the_parameter_limit_are_dropped():
-    result = grow(GrowParams(target_params=150_000, max_params=190_000))
+    result = grow(GrowParams(targets=[150_000], max_params=190_000))
     assert shape(result.members[1]) == ((1, 2, 1, 1), 9)  # the winner at h 10 (200k) is over the limit
     assert result.stop_reason == TARGET_REACHED and len(result.members) == 2
 
@@ -195,12 +195,12 @@ def test_growth_stops_when_every_candidate_is_bad():
         for t in topologies:
             yield measured(math.nan if sum(t.depths) > 4 else 1.0, 1.0)
 
-    result = grow(GrowParams(target_params=10**6, max_params=10**6), bad_after_start)
+    result = grow(GrowParams(targets=[10**6], max_params=10**6), bad_after_start)
     assert result.stop_reason == ALL_BAD and len(result.members) == 1
 
 
 def test_an_interrupted_growth_resumes_and_ends_the_same(tmp_path):
-    params = GrowParams(target_params=300_000, max_params=10**9)
+    params = GrowParams(targets=[300_000], max_params=10**9)
     full = grow(params)
     with pytest.raises(KeyboardInterrupt):
         grow(params, Table(fail_at=3), tmp_path)
@@ -213,7 +213,7 @@ def test_an_interrupted_growth_resumes_and_ends_the_same(tmp_path):
 
 def test_a_seed_over_the_parameter_limit_names_the_key():
     with pytest.raises(GrowError, match=r"grow\.max_params = 100000 is below the 128000 parameters"):
-        grow(GrowParams(target_params=50_000, max_params=100_000))
+        grow(GrowParams(targets=[50_000], max_params=100_000))
 
 
 @pytest.mark.parametrize("text, message", [
@@ -228,7 +228,8 @@ def test_a_bad_seed_file_is_named(tmp_path, text, message):
         read_seed_topology(path)
 
 
-@pytest.mark.parametrize("key, value", [("target_params", 2 * 10**8), ("width_ratios", [0.1, -0.1]),
+@pytest.mark.parametrize("key, value", [("targets", [2 * 10**8]), ("targets", [3e5, 2e5]),
+                                        ("width_ratios", [0.1, -0.1]),
                                         ("image_size", 100), ("proxy_width", 0), ("depth", 2)])
 def test_bad_grow_params_name_the_key(key, value):
     with pytest.raises(ConfigError, match=rf"params\.yaml: grow\.{key}: "):
@@ -238,7 +239,7 @@ def test_bad_grow_params_name_the_key(key, value):
 def test_the_search_and_grow_stages_write_the_seed_and_the_family(tmp_path, monkeypatch):
     (tmp_path / "params.yaml").write_text(
         "proxy:\n  image_size: 32\n  repeats: 1\n  num_classes: 10\n  inputs: noise\nsearch:\n  steps: 3\n"
-        "grow:\n  proxy_width: 2\n  max_params: 400000\n  target_params: 250000\n  image_size: 32\n"
+        "grow:\n  proxy_width: 2\n  max_params: 400000\n  targets: [250000]\n  image_size: 32\n"
         "  seed_file: artifacts/seeds/asvit-reinforce.json\noutcome:\n  objectives: [asvit]\n")
     monkeypatch.chdir(tmp_path)
     # one MLflow store for all (conftest's MLFLOW_TRACKING_URI)

@@ -43,7 +43,13 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     assert supernet_seed["method"] == "supernet-evolution" and "seed" in supernet_seed
     assert len((origin / "artifacts/supernet.csv").read_text().splitlines()) == 5
     assert (origin / "models/asvit-g00.pt").is_file()
-    assert set(json.loads((origin / "metrics/evaluate.json").read_text())) == {"asvit-g00"}
+    evaluated = json.loads((origin / "metrics/evaluate.json").read_text())
+    assert set(evaluated) == {"asvit-g00"}
+    assert evaluated["asvit-g00"]["latency_ms"] > 0 and evaluated["asvit-g00"]["onnxruntime_latency_ms"] > 0
+    exported = json.loads((origin / "metrics/export.json").read_text())["asvit-g00"]
+    assert exported["verified_images"] == 8 and exported["max_abs_diff"] <= 1e-4
+    assert (origin / "exported/asvit-g00.onnx").stat().st_size == exported["bytes"]
+    assert (origin / "plots/evaluate.csv").read_text().startswith("name,top1,macs,params,latency_ms,")
     detect = json.loads((origin / "metrics/detect.json").read_text())
     assert detect["model"] == "asvit-g00-maskrcnn" and set(detect["box"]) == {"AP", "AP50", "AP75", "APs", "APm", "APl"}
     assert set(detect["mask"]) == set(detect["box"]) and (origin / "detectors/asvit-g00-maskrcnn.pt").is_file()
@@ -56,7 +62,7 @@ def test_every_stage_writes_its_outputs_and_one_tagged_mlflow_run(origin):
     assert sorted(r.data.tags["stage"] for r in runs) == sorted(
         ["data", "sample", "score", "groundtruth", "supernet", "predictor", "objectives",
          "kendall", *(f"search@{o}-{m}" for o in OBJECTIVES for m in ("reinforce", "random")), "outcome",
-         "grow", "train", "evaluate", "detect_data", "detect"])
+         "grow", "train", "export", "evaluate", "detect_data", "detect"])
     assert all(r.data.tags["dvc_experiment"] == "workspace" and len(r.data.tags["git_revision"]) == 40
                for r in runs)
     score = next(r for r in runs if r.data.tags["stage"] == "score")
@@ -123,7 +129,7 @@ def test_the_detection_control_and_the_family_payoff_are_opt_in_stages_that_reru
     assert control["trained_backbone_gain"]["box_ap"] == pytest.approx(trained["box"]["AP"] - control["box"]["AP"])
     assert (clone / "detector_controls/scratch/asvit-g00-maskrcnn-scratch.pt").is_file()
 
-    set_param(clone, "grow", "target_params", 2_000_000)  # past the seed: a second member
+    set_param(clone, "grow", "targets", [2_000_000])  # past the seed: a second member
     dvc(clone, "repro", "grow", env=NO_STORE)
     members = [json.loads(line)["name"] for line in (clone / "artifacts/family.jsonl").read_text().splitlines()]
     set_param(clone, "train", "models", members[:2])
@@ -176,6 +182,27 @@ def test_the_family_can_grow_from_the_supernets_evolved_seed(origin):
     evolved = json.loads((clone / "artifacts/supernet_seed.json").read_text())["seed"]
     first = json.loads((clone / "artifacts/family.jsonl").read_text().splitlines()[0])
     assert Topology.parse(first["topology"]).seed_string() == evolved
+
+
+def test_latency_settings_rerun_the_stages_that_time_and_worker_counts_rerun_nothing(origin):
+    clone = fresh_clone(origin, "hardware")
+    dvc(clone, "pull")
+    set_param(clone, "hardware", "threads", 2)
+    changed = set(json.loads(dvc(clone, "status", "--json")))
+    searches = {f"search@{o}-{m}" for o in OBJECTIVES for m in ("reinforce", "random")}
+    assert changed == {"validate", "score", "grow", "evaluate", *searches}, changed
+    set_param(clone, "hardware", "threads", 1)
+    set_param(clone, "proxy", "workers", 2)
+    set_param(clone, "groundtruth", "workers", 2)
+    assert set(json.loads(dvc(clone, "status", "--json"))) == {"validate"}
+
+    set_param(clone, "proxy", "workers", 1)
+    set_param(clone, "proxy", "names", [*TINY["proxy"]["names"], "latency_ms"])
+    assert "score" in ran(dvc(clone, "repro", "score", env=NO_STORE))
+    rows = list(csv.DictReader((clone / "artifacts/scores.csv").open()))
+    assert len(rows) == 4 and all(float(r["latency_ms"]) > 0 for r in rows)
+    settings = json.loads((clone / "artifacts/scores.csv.settings.json").read_text())["settings"]
+    assert settings["latency"] == {"device": "cpu", "threads": 1, "batch_size": 1, "image_size": 32}
 
 
 def test_new_data_reruns_the_proxy_stages_that_read_its_images(origin):

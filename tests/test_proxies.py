@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from asvit.deploy import LatencySettings
 from asvit.models import ASViT, build_network
 from asvit.models.counting import count_flops
 from asvit.proxies import PROXIES, BadTopology, ProxyInputs, register
@@ -138,7 +139,7 @@ def test_stochastic_proxies_average_over_fresh_networks(tiny_topology, inputs):
 
 
 def test_every_registered_proxy_gives_a_finite_value(tiny_topology):
-    settings = ScoreSettings(image_size=SIZE, batch_size=4, repeats=1)
+    settings = ScoreSettings(image_size=SIZE, batch_size=4, repeats=1, latency=LatencySettings(image_size=SIZE))
     result = score_network(lambda: ASViT(tiny_topology), list(PROXIES), settings)
     assert result.bad == []
     assert all(math.isfinite(v) for v in result.values.values())
@@ -189,7 +190,7 @@ def test_the_settings_carry_the_data_digest_so_new_data_starts_a_new_table(prepa
 def test_too_few_or_missing_images_are_named_before_any_measurement(prepared, tmp_path):
     from asvit.data import DataError
 
-    with pytest.raises(DataError, match="needs 30 training images, the split has 24"):
+    with pytest.raises(DataError, match="a batch of 30 train images, the split has 24"):
         ScoreSettings(image_size=SIZE, batch_size=30).from_images(prepared)
     with pytest.raises(DataError, match="run the `data` stage"):
         ScoreSettings(image_size=SIZE, batch_size=4).from_images(tmp_path / "nothing")

@@ -179,6 +179,8 @@ def test_only_the_proxies_that_say_so_read_the_image_batch(tiny_topology):
     """Every registered proxy gives the same value on two different image batches unless it reads images."""
     batches = [ScoreSettings(image_size=32, batch_size=4, seed=seed).inputs() for seed in (1, 2)]
     for name, proxy in PROXIES.items():
+        if proxy.timed:  # a time differs from call to call whatever the images
+            continue
         values = []
         for inputs in batches:
             torch.manual_seed(0)

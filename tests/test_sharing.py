@@ -75,12 +75,12 @@ def test_a_queued_experiment_runs_only_what_its_change_affects_logs_to_the_proje
     assert "Success" in dvc(clone, "queue", "status")
     log = dvc(clone, "queue", "logs", "queued-lr")
     # only the stages below train: validate checks params.yaml, detect starts from the trained backbone
-    assert ran(log) == ["validate", "train", "evaluate", "detect"]
+    assert ran(log) == ["validate", "train", "export", "evaluate", "detect"]
 
     client = MlflowClient(tracking_uri=f"sqlite:///{clone / 'mlflow.db'}")
     [experiment] = [e for e in client.search_experiments() if e.name == "asvit"]
     runs = client.search_runs([experiment.experiment_id], "tags.dvc_experiment = 'queued-lr'")
-    assert sorted(r.data.tags["stage"] for r in runs) == ["detect", "evaluate", "train"]
+    assert sorted(r.data.tags["stage"] for r in runs) == ["detect", "evaluate", "export", "train"]
     baseline = git(clone, "rev-parse", "HEAD").strip()
     assert {r.data.tags["dvc_exp_baseline"] for r in runs} == {baseline}
     evaluate = next(r for r in runs if r.data.tags["stage"] == "evaluate")

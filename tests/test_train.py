@@ -319,7 +319,8 @@ def test_train_and_evaluate_stages(tmp_path, monkeypatch, capsys):
         {"name": f"asvit-g0{i}", "topology": Topology.parse(TINY).scaled(width=8 + 4 * i).scaled_string()}) + "\n"
         for i in range(2)))
     params = {"train": {"models": ["asvit-g07"], "epochs": 2, "batch_size": 16, "phase_ends": None},
-              "evaluate": {"throughput_batch": 2, "throughput_iters": 1, "warmup_iters": 0}}
+              "evaluate": {"throughput_batch": 2, "throughput_iters": 1, "warmup_iters": 0},
+              "export": {"images": 8}, "hardware": {"image_size": 32}}
     Path("params.yaml").write_text(json.dumps(params))
     with pytest.raises(SystemExit) as refused:
         run_stage("train")
@@ -336,9 +337,15 @@ def test_train_and_evaluate_stages(tmp_path, monkeypatch, capsys):
     assert rows[0].startswith("model,epoch,loss,val_top1") and len(rows) == 3
     assert Path("checkpoints/train/asvit-g01/last.pt").is_file()
 
+    run_stage("export")
+    exported = json.loads(Path("metrics/export.json").read_text())["asvit-g01"]
+    assert exported["verified_images"] == 8 and exported["max_abs_diff"] <= 1e-4
+    assert exported["top1_agreement"] == 100.0 and Path("exported/asvit-g01.onnx").is_file()
     run_stage("evaluate")
     report = json.loads(Path("metrics/evaluate.json").read_text())["asvit-g01"]
     assert report["top1"] == pytest.approx(summary["top1"]) and report["macs"] == summary["macs"]
+    assert report["latency_ms"] > 0 and report["onnxruntime_latency_ms"] > 0
+    assert Path("plots/evaluate.csv").read_text().splitlines()[1].startswith("asvit-g01,")
 
 if __name__ == "__main__":
     ddp_worker(Path(sys.argv[1]))

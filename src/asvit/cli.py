@@ -32,16 +32,22 @@ def _add_score(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes measuring in parallel")
     parser.add_argument("--dask", metavar="ADDRESS", help="measure on the workers of the Dask scheduler at ADDRESS "
                         "(tcp://host:8786) instead of --workers local processes")
+    parser.add_argument("--device", default="cpu", help="the timed proxy latency_ms: cpu, cuda or cuda:N (one image "
+                        "of --image-size per call)")
+    parser.add_argument("--threads", type=int, default=1, help="the timed proxy latency_ms: intra-op threads")
 
 
 def _run_score(args: argparse.Namespace) -> None:
+    from .deploy import LatencySettings
     from .executor import Engine
     from .proxies import get_proxy
     from .proxies.scoring import ScoreSettings, score_file
 
     names = [n.strip() for n in args.proxies.split(",") if n.strip()]
+    latency = (LatencySettings(args.device, args.threads, 1, args.image_size)
+               if any(get_proxy(name).timed for name in names) else None)
     settings = ScoreSettings(image_size=args.image_size, batch_size=args.batch_size,
-                             repeats=args.repeats, num_classes=args.num_classes, seed=args.seed)
+                             repeats=args.repeats, num_classes=args.num_classes, seed=args.seed, latency=latency)
     if args.inputs == "noise" and args.images is not None:
         raise AsvitError("asvit score: --images and --inputs noise contradict each other; give one")
     if args.images is not None:

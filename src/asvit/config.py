@@ -215,6 +215,15 @@ class EvaluateParams(Section):
     warmup_iters: int = Field(2, ge=0, description="untimed forward passes first")
 
 
+class ExportParams(Section):
+    """The ``export`` stage: every trained member written to ONNX at ``hardware.image_size`` and checked
+    against PyTorch with ONNX Runtime."""
+
+    images: int = Field(32, ge=1, description="validation images both run (resized to hardware.image_size)")
+    tolerance: float = Field(1e-4, gt=0, description="largest absolute logit difference allowed; more stops the "
+                             "stage")
+
+
 class SearchParams(Section):
     """The settings every seed search shares (docs/design.md section 7): REINFORCE over the 13
     decisions, or the random or evolutionary baseline, every topology measured on the proxy network
@@ -229,6 +238,9 @@ class SearchParams(Section):
     population: int = Field(20, ge=2, description="evolution: population size")
     tournament: int = Field(5, ge=1, description="evolution: members sampled to pick each parent")
     mutation_rate: float = Field(0.1, ge=0, le=1, description="evolution: per-decision resampling probability")
+    max_latency_ms: float | None = Field(None, gt=0, description="a topology whose seed network at real width "
+                                         "(grow.width_scale * grow.proxy_width) is slower on hardware.* counts as a "
+                                         "bad topology; null: no limit")
 
     _tournament_within_population = field_validator("tournament")(at_most("population", "search.population"))
 
@@ -242,7 +254,12 @@ class GrowParams(Section):
     width_ratios: list[float] = Field(default_factory=lambda: [0.05, 0.10, 0.15, 0.20], min_length=1,
                                       description="candidate widths round(h * (1 + r))")
     max_params: int = Field(14_000_000, ge=1, description="candidates above this are dropped")
-    target_params: int = Field(10_000_000, ge=1, description="growth stops once a member reaches this")
+    budget: Literal["params", "macs", "latency_ms"] = Field(
+        "params", description="what grow.targets bound: parameters, MACs at image_size, or forward latency on "
+                              "hardware.* (measured at real width)")
+    targets: list[float] = Field(default_factory=lambda: [10_000_000.0], min_length=1, description=(
+        "one family member per target, the largest grown model within it; growth stops once a member reaches "
+        "the largest"))
     image_size: int = Field(224, ge=32, multiple_of=32, description="input side of the members' MAC counts")
     seed_file: str = Field(
         "artifacts/seeds/predictor-reinforce.json", description="the seed grown: a search's "
@@ -261,7 +278,36 @@ class GrowParams(Section):
             raise ValueError("expected distinct growth ratios above 0")
         return ratios
 
-    _target_within_limit = field_validator("target_params")(at_most("max_params", "grow.max_params"))
+    @field_validator("targets")
+    @classmethod
+    def _increasing_within_limit(cls, targets: list[float], info: ValidationInfo) -> list[float]:
+        if targets[0] <= 0 or any(b <= a for a, b in zip(targets, targets[1:])):
+            raise ValueError("expected positive targets in strictly increasing order")
+        limit = info.data.get("max_params")
+        if info.data.get("budget") == "params" and limit is not None and targets[-1] > limit:
+            raise ValueError(f"the largest, {targets[-1]:.0f} parameters, exceeds grow.max_params ({limit}), so no "
+                             "member could reach it")
+        return targets
+
+
+class HardwareParams(Section):
+    """Where and how forward latency is timed (the proxy ``latency_ms``, ``grow.budget: latency_ms``,
+    ``search.max_latency_ms``, ``evaluate`` and ``export``): a device of this machine."""
+
+    device: str = Field("cpu", description="cpu | cuda | cuda:N")
+    threads: int = Field(1, ge=1, description="intra-op threads of the timed calls")
+    batch_size: int = Field(1, ge=1, description="images per timed call")
+    image_size: int = Field(224, ge=32, multiple_of=32, description="side of the timed images (and of the ONNX "
+                            "export)")
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, device: str, info: ValidationInfo) -> str:
+        check = (info.context or {}).get("device")
+        problem = check(device) if check is not None else None
+        if problem:
+            raise ValueError(problem)
+        return device
 
 
 class DataParams(Section):
@@ -514,7 +560,9 @@ class Params(Section):
     grow: GrowParams = GrowParams()
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    export: ExportParams = ExportParams()
     detect: DetectParams = DetectParams()
+    hardware: HardwareParams = HardwareParams()
     executor: ExecutorParams = ExecutorParams()
 
     @model_validator(mode="after")
@@ -538,6 +586,15 @@ class Params(Section):
         unmeasured = [n for n in self.predictor.aggregate if n not in self.proxy.names]
         if unmeasured:
             raise ValueError(f"predictor.aggregate: {', '.join(unmeasured)} not in proxy.names, so never measured")
+        return self
+
+    @model_validator(mode="after")
+    def _timed_proxies_run_alone(self, info: ValidationInfo) -> Params:
+        proxies = (info.context or {}).get("proxy")
+        timed = [n for n in self.proxy.names if proxies is not None and proxies[n].timed]
+        if timed and (self.proxy.workers > 1 or self.executor.engine != "local"):
+            raise ValueError(f"proxy.names: {', '.join(timed)} times this machine, so scoring runs alone: set "
+                             "proxy.workers: 1 and executor.engine: local")
         return self
 
     @model_validator(mode="after")

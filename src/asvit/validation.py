@@ -1,6 +1,7 @@
 """Validation of ``params.yaml`` against the live registries: every name (space, data source,
 proxy, search method and objective, reference network, baseline family, tie break, regressor, detector,
-detection control) must be registered, and an AutoFormer space's patch must divide the image sides.
+detection control) must be registered, an AutoFormer space's patch must divide the image sides, and
+``hardware.device`` must be a device of this machine.
 The ``validate`` stage runs it before any other stage; the schema itself (:mod:`asvit.config`)
 imports nothing of the library, so a stage that loads its params depends on no registry it does not
 use."""
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from .config import DEFAULT_PARAMS, Params, load_params
 from .data.sources import SOURCES
+from .deploy.latency import unreachable_device_problem
 from .detect.backbone import CONTROLS, DETECTORS
 from .outcome.family import BASELINE_FAMILIES
 from .outcome.references import REFERENCES
@@ -29,6 +31,13 @@ def live_registries() -> dict[str, Registry]:
                                 TIE_BREAKS, RANKERS, DETECTORS, CONTROLS)}
 
 
+def validation_context() -> dict[str, object]:
+    """What :func:`~asvit.config.parse_params` checks values against: the live registries and, under
+    ``device``, whether a device name is one of this machine's."""
+    return {**live_registries(), "device": unreachable_device_problem}
+
+
 def validate_params(path: Path | str = DEFAULT_PARAMS) -> Params:
-    """``params.yaml`` read, validated and its names checked against the live registries."""
-    return load_params(path, live_registries())
+    """``params.yaml`` read, validated, its names checked against the live registries and its device
+    against this machine."""
+    return load_params(path, validation_context())

@@ -63,13 +63,14 @@ def open_classification(out_dir: Path, split: str) -> Dataset[tuple[torch.Tensor
     return opener(out_dir, info, split)
 
 
-def image_batch(out_dir: Path, count: int, size: int, seed: int = 0) -> torch.Tensor:
-    """(count, 3, size, size): training images of a prepared directory drawn without replacement
-    with ``seed``, normalised as in training and resized to ``size`` (bilinear, antialiased), the
-    batch the NTK proxy reads. The error names the directory when it holds too few images."""
-    train = open_classification(out_dir, "train")
-    if count > len(train):
-        raise DataError(f"{out_dir}: the proxy batch needs {count} training images, the split has {len(train)}")
-    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:count]
-    images = torch.stack([train[int(i)][0] for i in order])
+def image_batch(out_dir: Path, count: int, size: int, seed: int = 0, split: str = "train") -> torch.Tensor:
+    """(count, 3, size, size): images of ``split`` of a prepared directory drawn without replacement
+    with ``seed``, normalised as in training and resized to ``size`` (bilinear, antialiased): the
+    batch the NTK proxy reads (training images) and the one an ONNX export is checked on (validation
+    images). The error names the directory when it holds too few images."""
+    dataset = open_classification(out_dir, split)
+    if count > len(dataset):
+        raise DataError(f"{out_dir}: a batch of {count} {split} images, the split has {len(dataset)}")
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:count]
+    images = torch.stack([dataset[int(i)][0] for i in order])
     return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)

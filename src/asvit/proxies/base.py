@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..deploy.latency import LatencySettings
 from ..registry import Registry
 
 
@@ -18,10 +19,12 @@ class BadTopology(ArithmeticError):
 
 @dataclass(frozen=True)
 class ProxyInputs:
-    """What a proxy may read besides the network: the image side and an image batch."""
+    """What a proxy may read besides the network: the image side, an image batch and, for the timed
+    proxies, where and how to time."""
 
     image_size: int
     images: torch.Tensor  # (B, 3, image_size, image_size), for data-dependent proxies
+    latency: LatencySettings | None = None
 
 
 ProxyFn = Callable[[nn.Module, ProxyInputs], float]
@@ -31,24 +34,26 @@ ProxyFn = Callable[[nn.Module, ProxyInputs], float]
 class Proxy:
     """A registered proxy. ``stochastic`` ones are averaged over freshly initialised networks;
     ``higher_is_better`` gives the direction in which the proxy predicts accuracy; ``reads_images``
-    says whether it reads the image batch of its :class:`ProxyInputs` (the others need only the side)."""
+    says whether it reads the image batch of its :class:`ProxyInputs` (the others need only the side);
+    ``timed`` ones time the machine (latency), so they run alone, in the scoring process."""
 
     name: str
     fn: ProxyFn
     higher_is_better: bool
     stochastic: bool
     reads_images: bool = False
+    timed: bool = False
 
 
 PROXIES: Registry[Proxy] = Registry("proxy")
 
 
-def register(name: str, *, higher_is_better: bool, stochastic: bool,
-             reads_images: bool = False) -> Callable[[ProxyFn], ProxyFn]:
+def register(name: str, *, higher_is_better: bool, stochastic: bool, reads_images: bool = False,
+             timed: bool = False) -> Callable[[ProxyFn], ProxyFn]:
     """Decorator adding a proxy function to :data:`PROXIES` under ``name``."""
 
     def wrap(fn: ProxyFn) -> ProxyFn:
-        PROXIES[name] = Proxy(name, fn, higher_is_better, stochastic, reads_images)
+        PROXIES[name] = Proxy(name, fn, higher_is_better, stochastic, reads_images, timed)
         return fn
 
     return wrap

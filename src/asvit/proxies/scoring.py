@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..deploy.latency import LatencySettings
 from ..errors import AsvitError
 from ..executor import Engine, task_result
 from ..fingerprint import MEASUREMENT_CODE, directory_digest, source_digest
@@ -29,9 +30,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    """How proxies are measured: image side, NTK batch size, repeats, classes, base seed and the
-    NTK batch's source: the training images of the prepared directory ``images`` (whose content
-    digest is ``images_digest``, see :meth:`from_images`) or, with ``images`` None, noise."""
+    """How proxies are measured: image side, NTK batch size, repeats, classes, base seed, the
+    NTK batch's source (the training images of the prepared directory ``images``, whose content
+    digest is ``images_digest``, see :meth:`from_images`, or with ``images`` None, noise) and, for
+    the timed proxies (``latency_ms``), where and how to time (``hardware.*``)."""
 
     image_size: int = 224
     batch_size: int = 16
@@ -40,6 +42,7 @@ class ScoreSettings:
     seed: int = 0
     images: str | None = None
     images_digest: str | None = None
+    latency: LatencySettings | None = None
 
     def __post_init__(self) -> None:
         if self.image_size < 32 or self.image_size % 32:
@@ -50,11 +53,11 @@ class ScoreSettings:
                 raise AsvitError(f"{name} = {getattr(self, name)} is too small")
 
     @classmethod
-    def from_params(cls, params: ProxyParams, images: Path) -> ScoreSettings:
+    def from_params(cls, params: ProxyParams, images: Path, latency: LatencySettings | None = None) -> ScoreSettings:
         """The settings of the ``proxy`` params; with ``inputs: data`` the NTK batch comes from the
-        prepared directory ``images``."""
+        prepared directory ``images``; ``latency`` only where a timed proxy is measured."""
         settings = cls(image_size=params.image_size, batch_size=params.batch_size, repeats=params.repeats,
-                       num_classes=params.num_classes, seed=params.seed)
+                       num_classes=params.num_classes, seed=params.seed, latency=latency)
         return settings.from_images(images) if params.inputs == "data" else settings
 
     def from_images(self, directory: Path | str) -> ScoreSettings:
@@ -78,10 +81,10 @@ class ScoreSettings:
             from ..data import image_batch
 
             return ProxyInputs(self.image_size, image_batch(Path(self.images), self.batch_size, self.image_size,
-                                                            self.seed))
+                                                            self.seed), self.latency)
         generator = torch.Generator().manual_seed(self.seed)
         images = torch.randn(self.batch_size, 3, self.image_size, self.image_size, generator=generator)
-        return ProxyInputs(self.image_size, images)
+        return ProxyInputs(self.image_size, images, self.latency)
 
 
 @dataclass
@@ -251,8 +254,10 @@ def score_records(jobs: Sequence[ScoreJob], names: Sequence[str], settings: Scor
     with the mean seconds per architecture of each proxy, over the rows scored in this call and those
     resumed from the ledger ``seconds`` (see :class:`~asvit.table.ResumableTable`).
     A parallel ``engine`` measures on a :class:`ProxyPool` (the jobs must carry ``architecture``)."""
-    for name in names:
-        get_proxy(name)
+    timed = [name for name in names if get_proxy(name).timed]
+    if timed and engine.parallel:
+        raise AsvitError(f"proxy {', '.join(timed)} times the machine, so it is measured alone: set "
+                         "proxy.workers: 1 and executor.engine: local")
     with ExitStack() as stack:  # the engine is reached before the table is touched
         pool = stack.enter_context(ProxyPool(settings, engine)) if engine.parallel else None
         table = ScoreTable(out, names, settings, seconds)

@@ -6,10 +6,13 @@ Each step's candidates add one block to one of the four stages, combined with
 h' = round(h (1 + r)) for each ratio r (duplicates dropped: at most 16). Candidates whose real
 model has more than ``max_params`` parameters are dropped; the rest are measured at proxy width
 and the rank rule picks one (:func:`asvit.search.ranking.rank_select`, shared with the search). Growth stops when no
-candidate fits, when every candidate is bad, or once the chosen model reaches ``target_params``.
+candidate fits, when every candidate is bad, or once the chosen model's budget (``budget``: its
+parameters, its MACs or its forward latency on ``hardware.*``, all at real width) reaches the largest
+of ``targets``.
 
 Members are named ``asvit-gNN`` with NN the number of growth steps: ``asvit-g00`` is the seed
-itself at real width, ``asvit-g01`` the model after the first step, and so on.
+itself at real width, ``asvit-g01`` the model after the first step, and so on. Each target names the
+largest member within it (:func:`assign_targets`); a target below the seed names none.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from ..config import GrowParams
+from ..deploy.latency import Latency, LatencySettings, measure_latency
 from ..errors import AsvitError
 from ..fingerprint import source_digest
 from ..models import ASViT
@@ -37,6 +41,7 @@ from ..space import Topology, TopologyError
 
 Depths = tuple[int, int, int, int]
 SizeCounter = Callable[[Topology], int]
+LatencyMeter = Callable[[Topology], Latency]
 
 # The modules whose code a saved growth depends on.
 SOURCES = (__name__, "asvit.search.ranking", "asvit.search.cache", "asvit.search.state")
@@ -77,10 +82,37 @@ def real_size_counters(num_classes: int, image_size: int) -> tuple[SizeCounter, 
     return count_params, count_macs
 
 
+def real_latency_meter(num_classes: int, settings: LatencySettings) -> LatencyMeter:
+    """The forward latency on ``settings`` of the As-ViT network of a topology (freshly initialised:
+    latency does not depend on the weights' values)."""
+    settings.torch_device()  # an unreachable device fails before any growth
+
+    def time_network(topology: Topology) -> Latency:
+        return measure_latency(ASViT(topology, num_classes=num_classes), settings)
+
+    return time_network
+
+
+def seed_latency_limit(limit_ms: float, params: GrowParams, num_classes: int,
+                       settings: LatencySettings) -> Callable[[Topology], bool]:
+    """``search.max_latency_ms``: whether a topology's seed network (depth 1 per stage) at real width
+    ``width_scale`` * ``proxy_width`` is slower than ``limit_ms`` on ``settings``; each topology is timed once."""
+    time_network = real_latency_meter(num_classes, settings)
+
+    @lru_cache(maxsize=None)
+    def too_slow(topology: Topology) -> bool:
+        seed = topology.scaled((1, 1, 1, 1), width=params.width_scale * params.proxy_width)
+        return time_network(seed).median_ms > limit_ms
+
+    return too_slow
+
+
 @dataclass(frozen=True)
 class Member:
     """A family member: its name, growth step, scaled topology at real width and at proxy width,
-    parameters and MACs at real width, and L^E and kappa measured at proxy width."""
+    parameters and MACs at real width, L^E and kappa measured at proxy width, its forward latency at
+    real width (median and interquartile range, measured under a latency budget only) and the
+    targets it is the member for."""
 
     name: str
     step: int
@@ -90,6 +122,21 @@ class Member:
     macs: int
     length_distortion: float
     ntk_cond: float
+    latency_ms: float | None = None
+    latency_iqr_ms: float | None = None
+    targets: tuple[float, ...] = ()
+
+
+def assign_targets(members: Sequence[Member], budget: str, targets: Sequence[float]) -> list[Member]:
+    """``members`` with each target given to the largest member whose ``budget`` (the field of that
+    name) is within it; growth order is budget order for params and MACs, and for latency the
+    largest is the latest member within the target."""
+    chosen: dict[int, list[float]] = {}
+    for target in targets:
+        within = [i for i, m in enumerate(members) if getattr(m, budget) <= target]
+        if within:
+            chosen.setdefault(within[-1], []).append(target)
+    return [replace(m, targets=tuple(chosen.get(i, ()))) for i, m in enumerate(members)]
 
 
 @dataclass
@@ -111,16 +158,20 @@ def grow_fingerprint(seed_topology: Topology, params: GrowParams, measurement: M
 
 
 class Grower:
-    """Runs the scaling rule from ``seed_topology`` with a proxy ``scorer`` and counters of parameters and
-    MACs at real width (see :func:`real_size_counters`; injectable for tests)."""
+    """Runs the scaling rule from ``seed_topology`` with a proxy ``scorer``, counters of parameters and
+    MACs at real width (see :func:`real_size_counters`; injectable for tests) and, under a latency
+    budget, a latency meter at real width (:func:`real_latency_meter`)."""
 
     def __init__(self, seed_topology: Topology, params: GrowParams, scorer: Scorer, count_params: SizeCounter,
-                 count_macs: SizeCounter, progress: bool = False) -> None:
+                 count_macs: SizeCounter, progress: bool = False, time_network: LatencyMeter | None = None) -> None:
+        if params.budget == "latency_ms" and time_network is None:
+            raise GrowError("grow.budget: latency_ms needs a latency meter")
         self.seed_topology = seed_topology
         self.params = params
         self.scorer = scorer
         self.count_params = count_params
         self.count_macs = count_macs
+        self.time_network = time_network
         self.progress = progress
 
     def real(self, depths: Sequence[int], width: int) -> Topology:
@@ -131,9 +182,11 @@ class Grower:
 
     def member(self, step: int, depths: Sequence[int], width: int, values: Mapping[str, float]) -> Member:
         real = self.real(depths, width)
+        latency = self.time_network(real) if self.time_network else None
         return Member(member_name(step), step, real.scaled_string(), self.proxy(depths, width).scaled_string(),
                       self.count_params(real), self.count_macs(real),
-                      values["length_distortion"], values["ntk_cond"])
+                      values["length_distortion"], values["ntk_cond"],
+                      latency.median_ms if latency else None, latency.iqr_ms if latency else None)
 
     def check_start(self) -> int:
         """Parameters of the start model; an error naming ``grow.max_params`` if it is over the limit."""
@@ -145,7 +198,7 @@ class Grower:
 
     def step(self, current: Member, cache: ScoreCache) -> Member | str:
         """The next member after ``current``, or the reason growth stops."""
-        if current.params >= self.params.target_params:
+        if getattr(current, self.params.budget) >= self.params.targets[-1]:
             return TARGET_REACHED
         proxy = Topology.parse(current.proxy_topology)
         fitting = [(d, w) for d, w in grow_candidates(proxy.depths, proxy.width, self.params.width_ratios)
@@ -169,7 +222,7 @@ class Grower:
         resuming from it when it was written with the same ``fingerprint``."""
         fingerprint = dict(fingerprint or {})
         saved = load_state(state_path, fingerprint) if state_path else None
-        members = [Member(**m) for m in saved["members"]] if saved else []
+        members = [Member(**{**m, "targets": tuple(m["targets"])}) for m in saved["members"]] if saved else []
         stop: str | None = saved["stop"] if saved else None
         seconds = float(saved["seconds"]) if saved else 0.0
         self.check_start()  # before any measurement
@@ -185,7 +238,8 @@ class Grower:
             if isinstance(outcome, Member):
                 members.append(outcome)
                 bar.update()
-                bar.set_postfix(params=f"{outcome.params / 1e6:.2f}M", macs=f"{outcome.macs / 1e9:.2f}G")
+                bar.set_postfix(params=f"{outcome.params / 1e6:.2f}M", macs=f"{outcome.macs / 1e9:.2f}G",
+                                **({"ms": f"{outcome.latency_ms:.2f}"} if outcome.latency_ms is not None else {}))
             else:
                 stop = outcome
             seconds += time.perf_counter() - start
@@ -193,20 +247,30 @@ class Grower:
                 save_state(state_path, fingerprint,
                            {"members": [asdict(m) for m in members], "stop": stop, "seconds": seconds})
         bar.close()
-        return GrowResult(members, stop, cache.hits, seconds)
+        return GrowResult(assign_targets(members, self.params.budget, self.params.targets), stop, cache.hits, seconds)
 
 
 def grow_family(seed_topology: Topology, params: GrowParams, scorer: Scorer, measurement: Mapping[str, Any],
                 num_classes: int, state_dir: Path | None = None, progress: bool = True,
-                counters: tuple[SizeCounter, SizeCounter] | None = None, cache_dir: Path | None = None) -> GrowResult:
+                counters: tuple[SizeCounter, SizeCounter] | None = None, cache_dir: Path | None = None,
+                latency: LatencySettings | None = None, time_network: LatencyMeter | None = None) -> GrowResult:
     """Grow ``seed_topology`` into its family, resuming from ``state_dir/state.pt`` (the members so far)
     when it holds a growth with the same settings; proxy values go through the shared cache file of
     ``measurement`` under ``cache_dir`` (as in the search). ``measurement`` describes how ``scorer``
-    measures; ``counters`` default to the real networks' parameter and MAC counts at ``params.image_size``."""
+    measures; ``counters`` default to the real networks' parameter and MAC counts at ``params.image_size``.
+    Under ``budget: latency_ms``, members are timed on ``latency`` by ``time_network`` (default
+    :func:`real_latency_meter`; injectable for tests)."""
     count_params, count_macs = counters or real_size_counters(num_classes, params.image_size)
-    grower = Grower(seed_topology, params, scorer, count_params, count_macs, progress)
-    cache = ScoreCache(shared_cache_path(cache_dir, measurement) if cache_dir else None, measurement, RANK_METRICS)
     fingerprint = grow_fingerprint(seed_topology, params, measurement, num_classes)
+    if params.budget == "latency_ms":
+        if latency is None:
+            raise GrowError("grow.budget: latency_ms needs the hardware.* settings to time on")
+        time_network = time_network or real_latency_meter(num_classes, latency)
+        fingerprint["latency"] = asdict(latency)
+    else:
+        time_network = None
+    grower = Grower(seed_topology, params, scorer, count_params, count_macs, progress, time_network)
+    cache = ScoreCache(shared_cache_path(cache_dir, measurement) if cache_dir else None, measurement, RANK_METRICS)
     return grower.run(cache, state_dir / "state.pt" if state_dir else None, fingerprint)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -86,12 +86,14 @@ def search_fingerprint(params: SearchParams, method: str, measurement: Mapping[s
 
 def run_search(params: SearchParams, scorer: Scorer, measurement: Mapping[str, Any],
                state_dir: Path | None = None, progress: bool = True, objective: Objective | None = None,
-               method: str = "reinforce", cache_dir: Path | None = None) -> SearchResult:
+               method: str = "reinforce", cache_dir: Path | None = None,
+               too_slow: Callable[[Topology], bool] | None = None) -> SearchResult:
     """Run ``params.steps`` steps of ``method`` maximising ``objective`` (default the paper's reward),
     resuming from ``state_dir/state.pt`` (the method, objective and history) when it holds a search
     with the same settings. Proxy values go through the cache file of ``measurement`` under
     ``cache_dir`` (:func:`~asvit.search.cache.shared_cache_path`), shared by every search and growth
-    measured the same way; ``measurement`` describes how ``scorer`` measures."""
+    measured the same way; ``measurement`` describes how ``scorer`` measures. A topology for which
+    ``too_slow`` is true (``search.max_latency_ms``) counts as bad: every proxy NaN, the lowest reward."""
     objective = objective or PaperObjective(params.reward_window)
     fingerprint = search_fingerprint(params, method, measurement, objective.description())
     state_path = state_dir / "state.pt" if state_dir else None
@@ -114,13 +116,17 @@ def run_search(params: SearchParams, scorer: Scorer, measurement: Mapping[str, A
         entropy = search.entropy()
         topology = search.propose()
         [values] = cache.scores([topology], scorer)
+        slow = too_slow is not None and too_slow(topology)
+        if slow:
+            values = {m: math.nan for m in values}
         r, used = objective.reward(topology, values)
+        bad = "latency_ms" if slow else ";".join(m for m in objective.proxies if math.isnan(values[m]))
         search.observe(topology, values, r)
         key = topology.seed_string()
         hits += key in seen
         seen.add(key)
         history.append({"step": step, "topology": key, "reward": r, "entropy": entropy, **used,
-                        "bad": ";".join(m for m in objective.proxies if math.isnan(values[m]))})
+                        "bad": bad})
         seconds += time.perf_counter() - start
         if state_path:
             save_state(state_path, fingerprint, {"method": search.state_dict(), "objective": objective.state_dict(),
