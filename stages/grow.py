@@ -3,8 +3,9 @@
 evolution's) into the family ``asvit-g00`` (the seed topology at real width), ``asvit-g01``, ...
 (one per growth step), each target of ``grow.targets`` naming the largest member within it (under
 ``grow.budget``: parameters, MACs or latency on ``hardware.*``); proxies go through the searches'
-shared cache (checkpoints/proxies/), and an interrupted growth resumes from checkpoints/grow/ (local resume state, not pipeline outputs). Its
-seconds and cache hits go to ``metrics/grow.json``."""
+shared cache (checkpoints/proxies/), and an interrupted growth resumes from checkpoints/grow/ (local
+resume state, not pipeline outputs). Its seconds, cache hits and the member of each target go to
+``metrics/grow.json``."""
 
 from dataclasses import asdict
 from pathlib import Path
