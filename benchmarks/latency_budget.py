@@ -7,10 +7,11 @@
 2. The family of ``grow.seed_file`` grown by the scaling rule (proxies through the pipeline's cache,
    ``checkpoints/proxies``) until a member passes ``grow.max_params``, every member timed. The growth
    path does not depend on the budget, only which members the targets name does. For each latency
-   target T (``--targets``, milliseconds; default: the latencies at 1/4, 1/2 and 3/4 of the path):
+   target T (``--targets``, milliseconds; default: halfway, on a log scale, between consecutive
+   members' latencies):
    - the latency budget names the largest member measured within T;
-   - a parameter budget names the largest member within P(T), the parameters a user would budget for
-     T from the sampled topologies (a log-log least-squares fit of latency on parameters);
+   - a parameter budget names the largest member within P(T) = T x (the seed member's parameters per
+     millisecond), the parameters a user who timed only the seed would budget for T;
    each with its latency and how far it overshoots (+) or undershoots (-) T.
 
 Run: ``python benchmarks/latency_budget.py [--targets 10,20,40] [--threads 1] [--image-size 224]``
@@ -91,16 +92,16 @@ def main() -> None:
         print(f"{measure:<14}{tau:>26.3f}")
 
     members = grown(params, settings, args.workers)
-    slope, intercept = np.polyfit(np.log([r["latency_ms"] for r in rows]), np.log([r["params"] for r in rows]), 1)
     times = [m.latency_ms for m in members]
-    targets = args.targets or [float(np.quantile(times, q)) for q in (0.25, 0.5, 0.75)]
+    targets = args.targets or sorted(float(np.sqrt(a * b)) for a, b in zip(times, times[1:]) if b > a)
+    per_ms = members[0].params / members[0].latency_ms
     by_latency = assign_targets(members, "latency_ms", targets)
     print(f"\nfamily of {params.grow.seed_file}: {len(members)} members, "
           + ", ".join(f"{m.name} {m.params / 1e6:.2f}M {m.latency_ms:.2f} ms" for m in members))
     print(f"{'target':>9} | {'latency budget':<29} | {'P(T)':>7} {'parameter budget':<29}")
     for target in targets:
         chosen = next((m for m in by_latency if target in m.targets), None)
-        budget = float(np.exp(intercept + slope * np.log(target)))
+        budget = target * per_ms
         within = [m for m in members if m.params <= budget]
         cells = [f"{m.name} {m.latency_ms:7.2f} ms {m.latency_ms / target - 1:+7.1%}" if m else f"{'none within':<29}"
                  for m in (chosen, within[-1] if within else None)]

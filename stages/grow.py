@@ -50,7 +50,7 @@ def main() -> None:
         for m in members:
             run.log_metrics({k: m[k] for k in PLOT_COLUMNS[2:] if m[k] is not None}, step=m["step"])
         chosen = {target: m["name"] for m in members for target in m["targets"]}
-        targets = {f"{t:g}": chosen.get(t) for t in params.grow.targets}
+        targets = {f"{t:.10g}": chosen.get(t) for t in params.grow.targets}
         run.write_metrics(METRICS, {"members": len(members), "largest_member_params": members[-1]["params"],
                                     "budget": budget, "targets": targets,
                                     "cache_hits": result.cache_hits, "grow_seconds": round(result.seconds, 1)})
