@@ -92,9 +92,12 @@ def main() -> None:
     for column, counts in chosen.items():
         print(f"{column:<20}" + ", ".join(f"{name} {count}" for name, count in counts.items()))
     for column in TRUTH_COLUMNS:
-        curve = learning_curve(table, list(scores.columns), read_truth(args.truth, column), args.curve_ranker,
-                               args.curve, args.draws)
-        print(f"\nlearning curve of {args.curve_ranker} on {column} (mean over {args.draws} draws):")
+        truth = read_truth(args.truth, column)
+        labelled = int(truth.reindex(table.index).notna().sum())
+        sizes = [n for n in args.curve if n < labelled]  # at least one architecture left to judge on
+        curve = learning_curve(table, list(scores.columns), truth, args.curve_ranker, sizes, args.draws)
+        print(f"\nlearning curve of {args.curve_ranker} on {column} ({labelled} labelled; mean over {args.draws} "
+              "draws):")
         print(format_curve(curve_summary(curve)))
     bounds = {column: headroom(features, read_truth(args.truth, column)) for column in TRUTH_COLUMNS}
     print("\nheadroom: the best linear pairwise ranker of the same features, in-sample and 5-fold, beside FLOPs:")

@@ -44,7 +44,7 @@ def main(baseline: str) -> None:
     info = dataset_info(DATA)
     size, classes = info["image_size"], info["num_classes"]
     seed = read_records(FAMILY, "asvit")[0].arch  # the grown family's start: the seed at real width
-    grown_macs = {name: macs_of(topology, size, classes) for name, topology in grown.items()}
+    grown_macs = {name: results[name]["macs"] for name in grown}  # train's count, at the same image size
     matched = {name: build(seed, grown_macs[name], size, classes) for name in grown}
     train_set, val_set = open_classification(DATA, "train"), open_classification(DATA, "val")
     for arch in matched.values():

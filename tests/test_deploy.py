@@ -4,10 +4,13 @@ against PyTorch, and the errors of bad hardware settings before any work."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
+import asvit
 from asvit.config import ConfigError, GrowParams, SearchParams, parse_params
 from asvit.deploy import DeviceError, Latency, LatencySettings, measure_latency
 from asvit.deploy.export import export_onnx, onnx_latency, verify_export
@@ -180,4 +183,5 @@ def test_the_onnx_export_matches_pytorch_on_8_images(tmp_path, tiny_topology):
     agreement = verify_export(path, model, images)
     assert agreement.images == 8 and agreement.max_abs_diff < 1e-4 and agreement.top1_agreement == 100.0
     assert export_onnx(model, tmp_path / "again.onnx", 64).read_bytes() == path.read_bytes()  # deterministic
+    assert str(Path(asvit.__file__).parent).encode() not in path.read_bytes()  # and the same in another clone
     assert onnx_latency(path, LatencySettings(image_size=64, batch_size=2)).median_ms > 0

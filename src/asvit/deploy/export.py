@@ -22,11 +22,13 @@ from .latency import Latency, LatencySettings, time_call
 
 INPUT = "images"
 OUTPUT = "logits"
+LOCAL_METADATA = "pkg.torch.onnx.stack_trace"  # source paths of this machine: the same model, other bytes
 
 
 def export_onnx(model: nn.Module, path: Path, image_size: int) -> Path:
     """Write ``model`` (eval mode) to ``path`` as ONNX: input ``images`` of shape (batch, 3, image_size,
-    image_size), the batch dynamic; output ``logits``."""
+    image_size), the batch dynamic; output ``logits``. Each node's stack trace is left out, so the file
+    depends on the weights and the code, not on where the project lives."""
     model = model.eval()
     example = torch.zeros(2, 3, image_size, image_size)
     batch = torch.export.Dim("batch", min=1)
@@ -34,7 +36,8 @@ def export_onnx(model: nn.Module, path: Path, image_size: int) -> Path:
         warnings.simplefilter("ignore")
         program = torch.onnx.export(model, (example,), input_names=[INPUT], output_names=[OUTPUT],
                                     dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    for node in program.model.graph.all_nodes():
+        node.metadata_props.pop(LOCAL_METADATA, None)
     with atomic_path(path) as tmp:
         program.save(str(tmp))
     return path
