@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +34,7 @@ def export_onnx(model: nn.Module, path: Path, image_size: int) -> Path:
     model = model.eval()
     example = torch.zeros(2, 3, image_size, image_size)
     batch = torch.export.Dim("batch", min=1)
-    with warnings.catch_warnings(), _quiet_exporter():
-        warnings.simplefilter("ignore")
+    with _quiet_exporter():
         program = torch.onnx.export(model, (example,), input_names=[INPUT], output_names=[OUTPUT],
                                     dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
     for node in program.model.graph.all_nodes():
@@ -43,16 +44,18 @@ def export_onnx(model: nn.Module, path: Path, image_size: int) -> Path:
     return path
 
 
-class _quiet_exporter:
-    """Silence the exporter's progress log lines (they go to the root logger's handlers)."""
-
-    def __enter__(self) -> None:
-        self.logger = logging.getLogger("torch.onnx")
-        self.level = self.logger.level
-        self.logger.setLevel(logging.ERROR)
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.logger.setLevel(self.level)
+@contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's warnings and progress log lines."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def onnx_session(path: Path, threads: int = 1):
