@@ -29,13 +29,17 @@ from scipy import stats
 from tqdm import tqdm
 
 from asvit.config import load_params
-from asvit.deploy import LatencySettings, measure_latency
+from asvit.deploy import LatencySettings
 from asvit.executor import Engine
-from asvit.models import ASViT
-from asvit.models.counting import count_flops
 from asvit.proxies.scoring import ScoreSettings
 from asvit.records import read_records
-from asvit.scaling import assign_targets, grow_family, read_seed_topology
+from asvit.scaling import (
+    assign_targets,
+    grow_family,
+    read_seed_topology,
+    real_latency_meter,
+    real_size_counters,
+)
 from asvit.search.scorer import ProxyScorer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,14 +50,16 @@ def parse_targets(text: str) -> list[float]:
 
 
 def sampled(params, settings: LatencySettings) -> list[dict[str, float]]:
-    """Parameters, MACs and latency of every sampled topology at the family's real stage-1 width."""
+    """Parameters, MACs and latency of every sampled topology at the family's real stage-1 width, counted
+    and timed as the scaling rule counts and times its members."""
     width = params.grow.width_scale * params.grow.proxy_width
+    count_params, count_macs = real_size_counters(params.proxy.num_classes, settings.image_size)
+    time_network = real_latency_meter(params.proxy.num_classes, settings)
     rows = []
     for record in tqdm(read_records(ROOT / "artifacts/topologies.jsonl", "asvit"), desc="sampled", unit="topology"):
-        network = ASViT(record.arch.scaled(width=width), num_classes=params.proxy.num_classes)
-        latency = measure_latency(network, settings)
-        rows.append({"params": sum(p.numel() for p in network.parameters()),
-                     "macs": count_flops(network, settings.image_size) / 2,
+        topology = record.arch.scaled(width=width)
+        latency = time_network(topology)
+        rows.append({"params": count_params(topology), "macs": count_macs(topology),
                      "latency_ms": latency.median_ms, "iqr_ms": latency.iqr_ms})
     return rows
 
